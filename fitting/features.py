@@ -1,0 +1,42 @@
+"""Features of one step, from its batch composition (torch-free; shared by fitting and the simulator)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass
+
+FEATURE_DOCS = {
+    "n_p": "prefill tokens in the step (new tokens of all prefill chunks)",
+    "n_d": "decode tokens in the step (one per decoding sequence)",
+    "s_p": "prefill attention work: sum over chunks of q*(c + (q+1)/2), q new on top of c cached tokens",
+    "s_d": "decode KV tokens read: sum of the decode contexts",
+    "n_seq": "sequences in the step (prefill chunks + decodes)",
+}
+FEATURE_NAMES = tuple(FEATURE_DOCS)
+
+
+@dataclass(frozen=True)
+class StepFeatures:
+    """What a step's cost is modelled from. `graph` says whether it ran as a CUDA Graph replay."""
+
+    n_p: float
+    n_d: float
+    s_p: float
+    s_d: float
+    n_seq: float
+    graph: bool = False
+
+    def vector(self) -> tuple[float, ...]:
+        return astuple(self)[: len(FEATURE_NAMES)]
+
+
+def step_features(prefill: Iterable[Sequence[int]], decode: Iterable[int], graph: bool = False) -> StepFeatures:
+    """Features of a step holding prefill chunks (q new, c cached) and decodes (context lengths)."""
+    n_p = s_p = n_chunks = 0
+    for q, c in prefill:
+        n_p += q
+        s_p += q * (c + (q + 1) / 2)
+        n_chunks += 1
+    decode = list(decode)
+    return StepFeatures(float(n_p), float(len(decode)), float(s_p), float(sum(decode)),
+                        float(n_chunks + len(decode)), graph)

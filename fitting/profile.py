@@ -1,0 +1,190 @@
+"""The profile format: a device's fitted step-cost model and what is derived from it, as plain JSON.
+
+Defined once here, torch-free; `save_profile` and `load_profile` are its only writer and reader.
+Nothing is pickled: coefficients are numbers, and loading validates every field it relies on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PROFILE_SCHEMA_VERSION = 1
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message names the file and the field."""
+
+
+@dataclass
+class ExclusiveCosts:
+    """The paper's exclusive-step model: T_p = alpha_p + beta_p*n_p, T_d = alpha_d + beta_d*n_d (seconds)."""
+
+    alpha_p: float
+    beta_p: float
+    alpha_d: float
+    beta_d: float
+
+
+@dataclass
+class MixedCost:
+    """MB effective marginal cost per token at token budget B: beta_MB(r) = a + b*r + c*r^2 (s/token)."""
+
+    budget: int
+    a: float
+    b: float
+    c: float
+    crossover_share: float | None = None  # decode share above which a mixed step costs more than pure decode
+
+    def beta_mb(self, r: float) -> float:
+        return self.a + self.b * r + self.c * r * r
+
+
+@dataclass
+class StepModel:
+    """A fitted step-time model: `family` names the functional form, `params` its numbers."""
+
+    family: str
+    params: dict[str, float]
+
+
+@dataclass
+class FamilyScore:
+    """Held-out error of one model family (MAPE in percent); `params` are its coefficients on all data."""
+
+    name: str
+    cv_mape: float | None
+    extrap_mape: float | None
+    n_points: int
+    parametric: bool = True
+    params: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Profile:
+    """Everything the scheduler and the reports need to know about one device running one model."""
+
+    device: dict
+    model: dict
+    exclusive: dict[str, ExclusiveCosts]  # "eager" and, where measured, "graph"
+    step_model: StepModel | None = None
+    mixed: MixedCost | None = None
+    families: list[FamilyScore] = field(default_factory=list)
+    derived: dict = field(default_factory=dict)  # ridge point, EB parameters for reference workloads, ...
+    software: dict = field(default_factory=dict)
+    probe_settings: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    schema_version: int = PROFILE_SCHEMA_VERSION
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def save_profile(profile: Profile, path: str | os.PathLike) -> Path:
+    """Write a profile atomically (temp file + rename): a reader never sees half a file."""
+    path = Path(path)
+    data = profile.to_dict()
+    _validate(data, str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_profile(path: str | os.PathLike) -> Profile:
+    """Read and validate a profile; ProfileError naming the field if anything is malformed."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such profile (write one with `phasecal run` or `phasecal fit`)") from None
+    except json.JSONDecodeError as e:
+        raise ProfileError(f"{path}: not valid JSON, truncated or corrupt ({e.msg} at line {e.lineno})") from None
+    return profile_from_dict(data, str(path))
+
+
+def profile_from_dict(data: object, where: str = "profile") -> Profile:
+    """Validate a decoded profile and build the dataclasses."""
+    _validate(data, where)
+    return Profile(
+        device=data["device"],
+        model=data["model"],
+        exclusive={k: ExclusiveCosts(**v) for k, v in data["exclusive"].items()},
+        step_model=StepModel(**data["step_model"]) if data.get("step_model") else None,
+        mixed=MixedCost(**data["mixed"]) if data.get("mixed") else None,
+        families=[FamilyScore(**f) for f in data.get("families", [])],
+        derived=data.get("derived", {}),
+        software=data.get("software", {}),
+        probe_settings=data.get("probe_settings", {}),
+        provenance=data.get("provenance", {}),
+        schema_version=data["schema_version"],
+    )
+
+
+def _fail(where: str, field_path: str, msg: str):
+    raise ProfileError(f"{where}: field '{field_path}' {msg}")
+
+
+def _number(where: str, field_path: str, value: object, *, nonneg: bool = True) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        _fail(where, field_path, f"must be a number, got {value!r}")
+    if not math.isfinite(value):
+        _fail(where, field_path, f"must be finite, got {value!r}")
+    if nonneg and value < 0:
+        _fail(where, field_path, f"is a cost and must not be negative, got {value!r}")
+
+
+def _object(where: str, field_path: str, value: object, keys: tuple[str, ...]) -> dict:
+    if not isinstance(value, dict):
+        _fail(where, field_path, f"must be an object, got {type(value).__name__}")
+    for k in keys:
+        if k not in value:
+            _fail(where, f"{field_path}.{k}", "is missing")
+    return value
+
+
+def _validate(data: object, where: str) -> None:
+    if not isinstance(data, dict):
+        raise ProfileError(f"{where}: a profile is a JSON object, got {type(data).__name__}")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        _fail(where, "schema_version", f"must be an integer, got {version!r}")
+    if version > PROFILE_SCHEMA_VERSION or version < 1:
+        _fail(where, "schema_version", f"is {version}; this phasecal reads 1..{PROFILE_SCHEMA_VERSION}: "
+                                       "upgrade phasecal to read newer profiles")
+    _object(where, "profile", data, ("device", "model", "exclusive"))
+    _object(where, "device", data["device"], ("name",))
+    _object(where, "model", data["model"], ("name",))
+    exclusive = _object(where, "exclusive", data["exclusive"], ("eager",))
+    for mode, costs in exclusive.items():
+        _object(where, f"exclusive.{mode}", costs, ("alpha_p", "beta_p", "alpha_d", "beta_d"))
+        for k in ("alpha_p", "beta_p", "alpha_d", "beta_d"):
+            _number(where, f"exclusive.{mode}.{k}", costs[k])
+    if data.get("step_model") is not None:
+        sm = _object(where, "step_model", data["step_model"], ("family", "params"))
+        _object(where, "step_model.params", sm["params"], ())
+        for k, v in sm["params"].items():
+            _number(where, f"step_model.params.{k}", v, nonneg=False)
+    if data.get("mixed") is not None:
+        mixed = _object(where, "mixed", data["mixed"], ("budget", "a", "b", "c"))
+        _number(where, "mixed.budget", mixed["budget"])
+        for k in ("a", "b", "c"):
+            _number(where, f"mixed.{k}", mixed[k], nonneg=False)
+        if mixed.get("crossover_share") is not None:
+            _number(where, "mixed.crossover_share", mixed["crossover_share"])
+    for i, fam in enumerate(data.get("families", [])):
+        _object(where, f"families[{i}]", fam, ("name", "cv_mape", "extrap_mape", "n_points"))
+        for k in ("cv_mape", "extrap_mape"):
+            if fam[k] is not None:
+                _number(where, f"families[{i}].{k}", fam[k])
