@@ -1,0 +1,1 @@
+"""Figures that compare devices and schedulers from the files in results/ (the notebooks stay thin)."""
