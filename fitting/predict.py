@@ -1,4 +1,15 @@
-"""Step time from a fitted model: plain float arithmetic, fast enough for the simulator's inner loop."""
+"""Step time from a fitted model: plain float arithmetic, fast enough for the simulator's inner loop.
+
+Families (their parameters are the keys of `StepModel.params`):
+- `phase_affine`: the paper's form, alpha_p + beta_p*n_p if the step has prefill, plus alpha_d + beta_d*n_d
+  if it has decodes.
+- `extended_linear`: intercept + has_p + has_d (per-phase overheads) + a coefficient per feature
+  (n_p, n_d, s_p, s_d, n_seq); a mixed step pays the shared intercept once.
+- `mixed_linear`: extended_linear plus `mix` * n_p*n_d/(n_p+n_d), a term that is zero on pure steps and
+  bends the cost of a mixed step with its decode share r (it equals B*r*(1-r) at B = n_p + n_d tokens).
+- `roofline`: extended_linear without the n_p and n_d terms, plus the linear layers at their roofline,
+  t_token * max(n_p + n_d, knee_tokens): weight reads bound them below the knee, arithmetic above it.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +28,22 @@ def phase_affine_time(costs: ExclusiveCosts, f: StepFeatures) -> float:
 
 
 def linear_time(params: dict[str, float], f: StepFeatures) -> float:
-    """Intercept plus per-phase overheads (`has_p`, `has_d`) plus a coefficient per feature."""
+    """Intercept plus per-phase overheads (`has_p`, `has_d`) plus a coefficient per feature, plus `mix`."""
     t = params.get("intercept", 0.0)
     if f.n_p > 0:
         t += params.get("has_p", 0.0)
     if f.n_d > 0:
         t += params.get("has_d", 0.0)
+        if f.n_p > 0:
+            t += params.get("mix", 0.0) * f.n_p * f.n_d / (f.n_p + f.n_d)
     for name, value in zip(FEATURE_NAMES, f.vector(), strict=True):
         t += params.get(name, 0.0) * value
     return t
+
+
+def roofline_time(params: dict[str, float], f: StepFeatures) -> float:
+    """Linear terms for overheads and attention, plus the linear layers as t_token * max(tokens, knee)."""
+    return linear_time(params, f) + params["t_token"] * max(f.n_p + f.n_d, params["knee_tokens"])
 
 
 def predict_step_time(model: StepModel, f: StepFeatures) -> float:
@@ -34,16 +52,25 @@ def predict_step_time(model: StepModel, f: StepFeatures) -> float:
         return phase_affine_time(ExclusiveCosts(**model.params), f)
     if model.family in LINEAR_FAMILIES:
         return linear_time(model.params, f)
+    if model.family == "roofline":
+        return roofline_time(model.params, f)
     raise ValueError(f"unknown step-model family {model.family!r}: this phasecal knows "
-                     f"phase_affine, {', '.join(sorted(LINEAR_FAMILIES))}")
+                     f"{', '.join(sorted(PARAMETRIC_FAMILIES))}")
 
 
 def profile_step_time(profile: Profile, f: StepFeatures) -> float:
-    """Step time under a profile: its chosen step model, else its exclusive (eager or graph) costs."""
+    """Step time under a profile.
+
+    A CUDA-Graph pure-decode step (what engines capture) uses the profile's graph step model when it has
+    one; every other step its chosen step model; a profile without step models its exclusive costs.
+    """
+    if f.graph and f.n_p == 0 and profile.graph_step_model is not None:
+        return predict_step_time(profile.graph_step_model, f)
     if profile.step_model is not None:
         return predict_step_time(profile.step_model, f)
     mode = "graph" if f.graph and "graph" in profile.exclusive else "eager"
     return phase_affine_time(profile.exclusive[mode], f)
 
 
-LINEAR_FAMILIES = {"extended_linear"}
+LINEAR_FAMILIES = {"extended_linear", "mixed_linear"}
+PARAMETRIC_FAMILIES = {"phase_affine", "roofline", *LINEAR_FAMILIES}

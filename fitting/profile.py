@@ -39,6 +39,7 @@ class MixedCost:
     b: float
     c: float
     crossover_share: float | None = None  # decode share above which a mixed step costs more than pure decode
+    alpha: float | None = None  # alpha_MB: per-step overhead of a mixed step (s), where the fit separates it
 
     def beta_mb(self, r: float) -> float:
         return self.a + self.b * r + self.c * r * r
@@ -62,6 +63,7 @@ class FamilyScore:
     n_points: int
     parametric: bool = True
     params: dict[str, float] = field(default_factory=dict)
+    note: str = ""  # why a score is missing (too few points, ...)
 
 
 @dataclass
@@ -78,6 +80,8 @@ class Profile:
     software: dict = field(default_factory=dict)
     probe_settings: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    graph_step_model: StepModel | None = None  # the chosen family fitted on CUDA-Graph steps, where measured
+    points: list[dict] = field(default_factory=list)  # fitted steps: features, measured, fitted, held-out (s)
     schema_version: int = PROFILE_SCHEMA_VERSION
 
     def to_dict(self) -> dict:
@@ -128,6 +132,8 @@ def profile_from_dict(data: object, where: str = "profile") -> Profile:
         software=data.get("software", {}),
         probe_settings=data.get("probe_settings", {}),
         provenance=data.get("provenance", {}),
+        graph_step_model=StepModel(**data["graph_step_model"]) if data.get("graph_step_model") else None,
+        points=data.get("points", []),
         schema_version=data["schema_version"],
     )
 
@@ -171,20 +177,48 @@ def _validate(data: object, where: str) -> None:
         _object(where, f"exclusive.{mode}", costs, ("alpha_p", "beta_p", "alpha_d", "beta_d"))
         for k in ("alpha_p", "beta_p", "alpha_d", "beta_d"):
             _number(where, f"exclusive.{mode}.{k}", costs[k])
-    if data.get("step_model") is not None:
-        sm = _object(where, "step_model", data["step_model"], ("family", "params"))
-        _object(where, "step_model.params", sm["params"], ())
-        for k, v in sm["params"].items():
-            _number(where, f"step_model.params.{k}", v, nonneg=False)
+    for name in ("step_model", "graph_step_model"):
+        if data.get(name) is not None:
+            sm = _object(where, name, data[name], ("family", "params"))
+            _only_keys(where, name, sm, ("family", "params"))
+            if not isinstance(sm["family"], str):
+                _fail(where, f"{name}.family", f"must be a string, got {sm['family']!r}")
+            _object(where, f"{name}.params", sm["params"], ())
+            for k, v in sm["params"].items():
+                _number(where, f"{name}.params.{k}", v, nonneg=False)
     if data.get("mixed") is not None:
         mixed = _object(where, "mixed", data["mixed"], ("budget", "a", "b", "c"))
         _number(where, "mixed.budget", mixed["budget"])
         for k in ("a", "b", "c"):
             _number(where, f"mixed.{k}", mixed[k], nonneg=False)
+        _only_keys(where, "mixed", mixed, ("budget", "a", "b", "c", "crossover_share", "alpha"))
         if mixed.get("crossover_share") is not None:
             _number(where, "mixed.crossover_share", mixed["crossover_share"])
-    for i, fam in enumerate(data.get("families", [])):
+        if mixed.get("alpha") is not None:
+            _number(where, "mixed.alpha", mixed["alpha"], nonneg=False)
+    families = data.get("families", [])
+    if not isinstance(families, list):
+        _fail(where, "families", f"must be a list, got {type(families).__name__}")
+    for i, fam in enumerate(families):
         _object(where, f"families[{i}]", fam, ("name", "cv_mape", "extrap_mape", "n_points"))
+        _only_keys(where, f"families[{i}]", fam,
+                   ("name", "cv_mape", "extrap_mape", "n_points", "parametric", "params", "note"))
         for k in ("cv_mape", "extrap_mape"):
             if fam[k] is not None:
                 _number(where, f"families[{i}].{k}", fam[k])
+        for k, v in fam.get("params", {}).items():
+            _number(where, f"families[{i}].params.{k}", v, nonneg=False)
+    points = data.get("points", [])
+    if not isinstance(points, list):
+        _fail(where, "points", f"must be a list, got {type(points).__name__}")
+    for i, point in enumerate(points):
+        _object(where, f"points[{i}]", point, ("measured_s", "fitted_s"))
+        for k, v in point.items():
+            if k not in ("graph", "grid"):
+                _number(where, f"points[{i}].{k}", v)
+
+
+def _only_keys(where: str, field_path: str, value: dict, allowed: tuple[str, ...]) -> None:
+    for k in value:
+        if k not in allowed:
+            _fail(where, f"{field_path}.{k}", f"is not a known field (known: {', '.join(allowed)})")

@@ -1,0 +1,56 @@
+"""Held-out error of a model family: k-fold over grid points, and extrapolation to the largest steps.
+
+MAPE is in percent. k-fold: the points are shuffled with a fixed seed and split in k folds; each fold
+is predicted by the family fitted on the others. Extrapolation: the family is fitted on the steps whose
+token count (n_p + n_d) is among the smallest 80% of the distinct token counts, and predicts the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.model_selection import KFold
+
+from .families import check_data, fit_family
+from .features import StepFeatures
+
+
+def mape(predicted: np.ndarray, measured: np.ndarray) -> float:
+    """Mean absolute percentage error of `predicted` against `measured` (percent)."""
+    measured = np.asarray(measured, dtype=float)
+    return float(100.0 * np.mean(np.abs(np.asarray(predicted, dtype=float) - measured) / measured))
+
+
+def kfold_predictions(name: str, feats: Sequence[StepFeatures], y: np.ndarray, k: int = 5,
+                      seed: int = 0) -> np.ndarray:
+    """Each step's time predicted by family `name` fitted on the folds that do not hold it."""
+    y = check_data(name, feats, y)
+    if k < 2:
+        raise ValueError(f"k-fold needs k >= 2 folds, got {k}")
+    held = np.empty_like(y)
+    for train, test in KFold(n_splits=min(k, len(y)), shuffle=True, random_state=seed).split(y):
+        fitted = fit_family(name, [feats[i] for i in train], y[train])
+        held[test] = fitted.predict([feats[i] for i in test])
+    return held
+
+
+def extrapolation_split(feats: Sequence[StepFeatures], fraction: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test): steps with the smallest `fraction` of distinct token counts, and the rest."""
+    tokens = np.array([f.n_p + f.n_d for f in feats])
+    distinct = np.unique(tokens)
+    n_train = int(np.ceil(fraction * distinct.size))
+    if n_train >= distinct.size:
+        return np.arange(len(feats)), np.array([], dtype=int)
+    cut = distinct[n_train - 1]
+    return np.flatnonzero(tokens <= cut), np.flatnonzero(tokens > cut)
+
+
+def extrapolation_mape(name: str, feats: Sequence[StepFeatures], y: np.ndarray, fraction: float = 0.8) -> float:
+    """MAPE on the largest steps of family `name` fitted on the smallest ones; ValueError if it cannot be done."""
+    y = check_data(name, feats, y)
+    train, test = extrapolation_split(feats, fraction)
+    if test.size == 0:
+        raise ValueError("extrapolation needs at least two distinct token counts among the steps")
+    fitted = fit_family(name, [feats[i] for i in train], y[train])
+    return mape(fitted.predict([feats[i] for i in test]), y[test])

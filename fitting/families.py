@@ -1,0 +1,197 @@
+"""Step-time model families and how each is fitted (scikit-learn; numbers out, never a pickle).
+
+Every parametric family is linear in its coefficients once its shape is fixed, and is fitted by
+non-negative least squares (`LinearRegression(positive=True)`) on relative errors: each row is divided
+by its measured time, so a 1 ms step weighs as much as a 100 ms one, which is what MAPE scores.
+Coefficients that physics says are costs (overheads, per-token, per-KV-token times) are kept >= 0;
+the few that may take either sign (`mix`) enter as a pair of non-negative columns, +x and -x.
+Predictions of the parametric families go through `predict.predict_step_time`, the very code the
+scheduler runs, so what is scored is what is used.
+
+The nonparametric reference (gradient boosting on log time) shows what the parametric forms leave on
+the table; it lives only in memory, and a profile keeps its scores, not the model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.linear_model import LinearRegression
+
+from .features import FEATURE_NAMES, StepFeatures
+from .predict import predict_step_time
+from .profile import StepModel
+
+Predictor = Callable[[Sequence[StepFeatures]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class LinearForm:
+    """A family linear in its coefficients: parameter name -> design column, and which may be negative."""
+
+    name: str
+    columns: dict[str, str]
+    signed: tuple[str, ...] = ()
+    doc: str = ""
+
+
+EXTENDED_COLUMNS = {c: c for c in ("intercept", "has_p", "has_d", *FEATURE_NAMES)}
+LINEAR_FORMS = {
+    "phase_affine": LinearForm(
+        "phase_affine", {"alpha_p": "has_p", "beta_p": "n_p", "alpha_d": "has_d", "beta_d": "n_d"},
+        doc="the paper's baseline: T = alpha_p + beta_p*n_p (if prefill) + alpha_d + beta_d*n_d (if decode)"),
+    "extended_linear": LinearForm(
+        "extended_linear", EXTENDED_COLUMNS,
+        doc="shared intercept + per-phase overheads + n_p, n_d, s_p (prefill attention), s_d (decode KV), n_seq"),
+    "mixed_linear": LinearForm(
+        "mixed_linear", {**EXTENDED_COLUMNS, "mix": "mix"}, signed=("mix",),
+        doc="extended_linear + mix*n_p*n_d/(n_p+n_d): a mixed step's cost bent by its decode share"),
+}
+ROOFLINE_COLUMNS = {c: c for c in ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq")}
+FAMILY_DOCS = {
+    **{name: form.doc for name, form in LINEAR_FORMS.items()},
+    "roofline": "overheads + attention terms + linear layers at t_token*max(n_p+n_d, knee_tokens)",
+    "gradient_boosting": "nonparametric reference: gradient-boosted trees on log time (scores only, not stored)",
+}
+PARAMETRIC = ("phase_affine", "extended_linear", "mixed_linear", "roofline")
+FAMILIES = (*PARAMETRIC, "gradient_boosting")
+
+
+@dataclass
+class FittedFamily:
+    """A family fitted to data: its coefficients (empty for the nonparametric one) and a predictor."""
+
+    name: str
+    params: dict[str, float]
+    predict: Predictor
+
+    @property
+    def parametric(self) -> bool:
+        return self.name in PARAMETRIC
+
+
+def design_columns(feats: Sequence[StepFeatures]) -> dict[str, np.ndarray]:
+    """Every column a family may use, one entry per step."""
+    raw = np.array([f.vector() for f in feats], dtype=float).reshape(len(feats), len(FEATURE_NAMES))
+    cols = {name: raw[:, i] for i, name in enumerate(FEATURE_NAMES)}
+    n_p, n_d = cols["n_p"], cols["n_d"]
+    cols["intercept"] = np.ones(len(feats))
+    cols["has_p"] = (n_p > 0).astype(float)
+    cols["has_d"] = (n_d > 0).astype(float)
+    total = n_p + n_d
+    cols["mix"] = np.divide(n_p * n_d, total, out=np.zeros_like(total), where=total > 0)
+    return cols
+
+
+def n_coefficients(name: str) -> int:
+    """How many numbers a family fits (the knee counts for the roofline)."""
+    if name in LINEAR_FORMS:
+        return len(LINEAR_FORMS[name].columns) + len(LINEAR_FORMS[name].signed)
+    if name == "roofline":
+        return len(ROOFLINE_COLUMNS) + 2
+    return 9  # gradient boosting: not coefficients, but fewer points than this teach trees nothing
+
+
+def check_data(name: str, feats: Sequence[StepFeatures], y: np.ndarray) -> np.ndarray:
+    """Validate step times and the point count for family `name`; the times as a float array."""
+    if name not in FAMILIES:
+        raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 1 or len(y) != len(feats):
+        raise ValueError(f"{len(feats)} steps but {y.size} times: give one measured time per step")
+    bad = np.flatnonzero(~np.isfinite(y) | (y <= 0))
+    if bad.size:
+        raise ValueError(f"step times must be positive finite seconds; step {bad[0]} has {y[bad[0]]!r} "
+                         f"({bad.size} such): drop or re-measure those points")
+    needed = n_coefficients(name) + 1
+    if len(y) < needed:
+        raise ValueError(f"family {name!r} fits {needed - 1} coefficients and needs at least {needed} "
+                         f"step points; got {len(y)}: measure a larger grid")
+    return y
+
+
+def nonneg_lstsq(columns: list[np.ndarray], signed: list[bool], y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Coefficients >= 0 (or free where `signed`) minimising sum((X@c - y)/y)^2; also that relative SSE."""
+    X = np.column_stack(columns)
+    scale = np.abs(X).max(axis=0)
+    scale[scale == 0] = 1.0  # a column absent from this data keeps coefficient 0
+    Xs = X / scale
+    neg = [i for i, s in enumerate(signed) if s]
+    Xs = np.column_stack([Xs, -Xs[:, neg]]) if neg else Xs
+    Xw, yw = Xs / y[:, None], np.ones_like(y)
+    reg = LinearRegression(positive=True, fit_intercept=False).fit(Xw, yw)
+    coef = reg.coef_[: X.shape[1]].copy()
+    coef[neg] -= reg.coef_[X.shape[1]:]
+    resid = Xw @ reg.coef_ - yw
+    return coef / scale, float(resid @ resid)
+
+
+def _parametric_predictor(name: str, params: dict[str, float]) -> Predictor:
+    model = StepModel(name, params)
+    return lambda feats: np.array([predict_step_time(model, f) for f in feats])
+
+
+def fit_linear(name: str, feats: Sequence[StepFeatures], y: np.ndarray) -> FittedFamily:
+    form = LINEAR_FORMS[name]
+    cols = design_columns(feats)
+    params = list(form.columns)
+    coef, _ = nonneg_lstsq([cols[form.columns[p]] for p in params], [p in form.signed for p in params], y)
+    values = {p: float(c) for p, c in zip(params, coef, strict=True)}
+    return FittedFamily(name, values, _parametric_predictor(name, values))
+
+
+def roofline_knees(tokens: np.ndarray, n_grid: int = 48) -> np.ndarray:
+    """Candidate knees: none (0), a geometric grid across the measured token counts, and the counts themselves."""
+    lo, hi = max(float(tokens.min()), 1.0), max(float(tokens.max()), 2.0)
+    seen = np.unique(tokens)
+    if seen.size > 64:
+        seen = np.quantile(seen, np.linspace(0, 1, 64))
+    return np.unique(np.concatenate([[0.0], np.geomspace(lo, hi, n_grid), seen]))
+
+
+def fit_roofline(feats: Sequence[StepFeatures], y: np.ndarray) -> FittedFamily:
+    """For each candidate knee the model is linear: keep the knee whose fit has the least relative error."""
+    cols = design_columns(feats)
+    tokens = cols["n_p"] + cols["n_d"]
+    names = list(ROOFLINE_COLUMNS)
+    base = [cols[c] for c in names]
+    best: tuple[float, float, np.ndarray] | None = None
+    for knee in roofline_knees(tokens):
+        coef, sse = nonneg_lstsq([*base, np.maximum(tokens, knee)], [False] * (len(base) + 1), y)
+        if best is None or sse < best[0] - 1e-12 * max(best[0], 1.0):
+            best = (sse, float(knee), coef)
+    _, knee, coef = best
+    values = {p: float(c) for p, c in zip(names, coef[:-1], strict=True)}
+    values["t_token"] = float(coef[-1])
+    values["knee_tokens"] = knee if values["t_token"] > 0 else 0.0
+    return FittedFamily("roofline", values, _parametric_predictor("roofline", values))
+
+
+def fit_gradient_boosting(feats: Sequence[StepFeatures], y: np.ndarray) -> FittedFamily:
+    """Trees on log time, so relative errors count alike; small enough to fit a grid in well under a second."""
+    X = np.column_stack([design_columns(feats)[c] for c in FEATURE_NAMES])
+    gb = GradientBoostingRegressor(n_estimators=150, max_depth=3, learning_rate=0.1, random_state=0)
+    gb.fit(X, np.log(y))
+
+    def predict(new: Sequence[StepFeatures]) -> np.ndarray:
+        Xn = np.column_stack([design_columns(new)[c] for c in FEATURE_NAMES])
+        return np.exp(gb.predict(Xn))
+
+    return FittedFamily("gradient_boosting", {}, predict)
+
+
+def fit_family(name: str, feats: Sequence[StepFeatures], y: Sequence[float] | np.ndarray) -> FittedFamily:
+    """Fit family `name` to steps `feats` with measured times `y` (seconds); ValueError on bad or too few data."""
+    y = check_data(name, feats, y)
+    if name in LINEAR_FORMS:
+        fitted = fit_linear(name, feats, y)
+    elif name == "roofline":
+        fitted = fit_roofline(feats, y)
+    else:
+        fitted = fit_gradient_boosting(feats, y)
+    assert all(math.isfinite(v) for v in fitted.params.values()), fitted.params
+    return fitted

@@ -1,0 +1,188 @@
+"""Fit a profile from raw step-probe files: every family scored, the best parametric one chosen, values derived."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from phasecal.records import PointRecord, RunHeader, read_raw
+
+from .derive import (
+    MeasuredStep,
+    exclusive_costs,
+    fit_beta_mb,
+    marginal_costs,
+    ridge_point,
+)
+from .evaluate import extrapolation_mape, kfold_predictions, mape
+from .families import FAMILIES, FAMILY_DOCS, PARAMETRIC, FittedFamily, fit_family
+from .features import FEATURE_DOCS, step_features
+from .profile import FamilyScore, Profile, StepModel
+
+SOFTWARE_KEYS = ("python", "torch", "triton", "cupy", "numpy", "cuda", "driver", "platform", "phasecal")
+
+
+def _int_list(value: object, where: str, what: str) -> list:
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: params.{what} must be a list, got {type(value).__name__}")
+    return value
+
+
+def measured_step(rec: PointRecord, where: str) -> MeasuredStep:
+    """A step-probe point as a MeasuredStep; ValueError naming the point if its composition is malformed."""
+    p = rec.params
+    prefill = []
+    for chunk in _int_list(p.get("prefill", []), where, "prefill"):
+        if (not isinstance(chunk, list | tuple) or len(chunk) != 2 or any(isinstance(v, bool) or not isinstance(v, int)
+                                                                         for v in chunk)
+                or chunk[0] < 1 or chunk[1] < 0):
+            raise ValueError(f"{where}: params.prefill entries must be [q >= 1 new tokens, c >= 0 cached], "
+                             f"got {chunk!r}")
+        prefill.append((chunk[0], chunk[1]))
+    decode = _int_list(p.get("decode", []), where, "decode")
+    if any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in decode):
+        raise ValueError(f"{where}: params.decode must list decode contexts (integers >= 1), got {decode!r}")
+    if not prefill and not decode:
+        raise ValueError(f"{where}: an empty step (no prefill chunk, no decode) has no cost to fit")
+    graph = p.get("graph", False)
+    if not isinstance(graph, bool):
+        raise ValueError(f"{where}: params.graph must be true or false, got {graph!r}")
+    budget, share = p.get("budget"), p.get("decode_share")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ValueError(f"{where}: params.budget must be a positive integer, got {budget!r}")
+    if share is not None and (not isinstance(share, int | float) or not 0 <= share <= 1):
+        raise ValueError(f"{where}: params.decode_share must be a number in [0, 1], got {share!r}")
+    return MeasuredStep(tuple(prefill), tuple(decode), step_features(prefill, decode, graph), rec.median_s,
+                        p.get("grid"), budget, share)
+
+
+def read_steps(raw_paths: Sequence[Path]) -> tuple[RunHeader, list[MeasuredStep], list[dict]]:
+    """The step points of all raw files, the header of the first file holding some, and per-file provenance.
+
+    Files from different devices or models are refused: a profile describes one device running one model.
+    """
+    if not raw_paths:
+        raise ValueError("no raw files given: pass the raw.jsonl written by `phasecal run` or the step probe")
+    header: RunHeader | None = None
+    steps: list[MeasuredStep] = []
+    sources = []
+    for path in map(Path, raw_paths):
+        head, points = read_raw(path)
+        mine = [p for p in points if p.probe == "step"]
+        sources.append({"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                        "command": head.command, "started": head.started, "step_points": len(mine),
+                        "throttled_step_points": sum(p.throttled for p in mine)})
+        if not mine:
+            continue
+        if header is None:
+            header = head
+        for label, a, b in (("device", header.device.get("name"), head.device.get("name")),
+                            ("model", (header.model or {}).get("name"), (head.model or {}).get("name"))):
+            if a != b:
+                raise ValueError(f"{path}: {label} {b!r} differs from {a!r} of {sources[0]['path']}: "
+                                 "fit one device and one model per profile")
+        steps += [measured_step(p, f"{path}: point {p.key!r}") for p in mine]
+    if header is None:
+        raise ValueError(f"no step-probe points (probe == 'step') in {', '.join(map(str, raw_paths))}: "
+                         "run the step probe (`phasecal run` or `phasecal probe step`) first")
+    return header, steps, sources
+
+
+def score_families(steps: Sequence[MeasuredStep], k: int = 5) -> tuple[list[FamilyScore], dict, dict]:
+    """Each family's k-fold and extrapolation MAPE, its fit on all steps, and its held-out predictions.
+
+    A family the data cannot support (too few points) is kept in the table with its reason and no score.
+    """
+    feats = [s.features for s in steps]
+    y = np.array([s.time_s for s in steps])
+    scores, fitted, heldout = [], {}, {}
+    for name in FAMILIES:
+        note = ""
+        try:
+            fitted[name] = fit_family(name, feats, y)
+            heldout[name] = kfold_predictions(name, feats, y, k=k)
+            cv = mape(heldout[name], y)
+        except ValueError as e:
+            fitted.pop(name, None)
+            scores.append(FamilyScore(name, None, None, len(y), name in PARAMETRIC, note=str(e)))
+            continue
+        try:
+            extrap = extrapolation_mape(name, feats, y)
+        except ValueError as e:
+            extrap, note = None, f"no extrapolation score: {e}"
+        scores.append(FamilyScore(name, cv, extrap, len(y), name in PARAMETRIC, fitted[name].params, note))
+    return scores, fitted, heldout
+
+
+def _point_row(s: MeasuredStep, fitted: FittedFamily, held: float | None) -> dict:
+    f = s.features
+    return {"n_p": f.n_p, "n_d": f.n_d, "s_p": f.s_p, "s_d": f.s_d, "n_seq": f.n_seq, "graph": f.graph,
+            "grid": s.grid, "measured_s": s.time_s, "fitted_s": float(fitted.predict([f])[0])} | (
+            {"heldout_s": held} if held is not None else {})
+
+
+def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str = "", k: int = 5) -> Profile:
+    """Fit a device profile from raw step-probe files (ValueError with the reason if the data cannot give one).
+
+    Eager steps are scored with every family; the best parametric one by k-fold MAPE becomes the step
+    model. CUDA-Graph steps get the chosen family fitted on them alone (`graph_step_model`) and their own
+    exclusive alpha/beta. `budget` is the engine's token budget B for beta_MB(r) (see `derive.fit_beta_mb`).
+    """
+    if budget is not None and budget < 1:
+        raise ValueError(f"budget must be a positive number of tokens, got {budget}")
+    header, steps, sources = read_steps(raw_paths)
+    eager = [s for s in steps if not s.features.graph]
+    graph = [s for s in steps if s.features.graph]
+    if not eager:
+        raise ValueError("every step point ran as a CUDA Graph: the step model needs eager steps too")
+
+    scores, fitted, heldout = score_families(eager, k)
+    ranked = [s for s in scores if s.parametric and s.cv_mape is not None]
+    if not ranked:
+        reasons = "; ".join(f"{s.name}: {s.note}" for s in scores if s.parametric)
+        raise ValueError(f"no model family could be fitted to {len(eager)} eager steps ({reasons})")
+    chosen = min(ranked, key=lambda s: s.cv_mape).name
+    step_model = StepModel(chosen, dict(fitted[chosen].params))
+
+    costs, eager_info = exclusive_costs(eager, "eager steps")
+    exclusive = {"eager": costs}
+    derived: dict = {"chosen_family": chosen, "family_docs": {n: FAMILY_DOCS[n] for n in FAMILIES},
+                     "feature_docs": dict(FEATURE_DOCS), "exclusive_fit": {"eager": eager_info}}
+    graph_model = graph_fit = None
+    if graph:
+        exclusive["graph"], derived["exclusive_fit"]["graph"] = exclusive_costs(graph, "graph steps", costs)
+        try:
+            graph_fit = fit_family(chosen, [s.features for s in graph], [s.time_s for s in graph])
+            graph_model = StepModel(chosen, dict(graph_fit.params))
+        except ValueError as e:
+            derived["graph_step_model_note"] = str(e)
+
+    mixed, derived["beta_mb_fit"] = fit_beta_mb(eager, costs, budget)
+    derived["marginal_cost"] = marginal_costs(step_model, eager)
+    model = dict(header.model) if header.model else {"name": "unknown"}
+    model.setdefault("name", "unknown")
+    dtype = model.get("dtype") or header.settings.get("dtype")
+    roofline = fitted["roofline"].params if "roofline" in fitted else None
+    derived["ridge_point"] = ridge_point(header.device, dtype, roofline,
+                                         [s.features.n_p + s.features.n_d for s in eager])
+
+    points = [_point_row(s, fitted[chosen], float(h)) for s, h in zip(eager, heldout[chosen], strict=True)]
+    if graph_fit is not None:  # graph steps are plotted in-sample: their grid is too small to hold out
+        points += [_point_row(s, graph_fit, None) for s in graph]
+    device = dict(header.device)
+    software = {k: device[k] for k in SOFTWARE_KEYS if k in device} | dict(device.get("software", {}))
+    return Profile(
+        device=device, model=model, exclusive=exclusive, step_model=step_model, mixed=mixed,
+        families=scores, derived=derived, software=software, probe_settings=dict(header.settings),
+        provenance={"raw_files": sources, "command": command, "fitted_at": _now(), "k_folds": k,
+                    "steps": {"eager": len(eager), "graph": len(graph)}},
+        graph_step_model=graph_model, points=points,
+    )
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
