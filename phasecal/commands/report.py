@@ -1,0 +1,40 @@
+"""`phasecal report`: execute the comparison notebooks against results/ and write them as HTML."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the HTML pages (created if missing).")]
+    = Path("reports/html"),
+    results: Annotated[Path, typer.Option(
+        "--results", help="Results folder: <device>/<model>/raw.jsonl and profile.json, plus reference/.")]
+    = Path("results"),
+    update_notebooks: Annotated[bool, typer.Option(
+        "--update-notebooks", help="Also write each executed .ipynb beside its .py source.")] = False,
+) -> None:
+    """Execute the device, step-cost and scheduling notebooks on RESULTS and write one HTML page each to OUT."""
+    try:
+        from nbclient.exceptions import CellExecutionError
+
+        from phasecal.reports.run import execute_reports_timed
+    except ImportError as e:
+        print(f"phasecal report: error: {e}; install the report extras: pip install 'phasecal[reports]'",
+              file=sys.stderr)
+        raise typer.Exit(2) from None
+    try:
+        done = execute_reports_timed(results, out, update_notebooks=update_notebooks)
+    except (ValueError, OSError) as e:
+        print(f"phasecal report: error: {e}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    except CellExecutionError as e:  # names the notebook cell and its traceback
+        print(f"phasecal report: a notebook failed on {results}:\n{e}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    for e in done:
+        extra = f", notebook {e.ipynb}" if e.ipynb else ""
+        print(f"{e.name}: {e.html} ({e.seconds:.1f} s{extra})")

@@ -1,0 +1,233 @@
+"""What is in results/: measured runs and fitted profiles per device and model, plus published references.
+
+Everything is discovered, nothing is listed by name: every `*.jsonl` under the results folder whose
+first line is a phasecal run header is a raw run, every `profile.json` a fitted profile. A run
+belongs to the `results/<device-slug>/<model>/` folder it lies in, so a new device's folder shows
+up in every figure without a code change. Files under `results/reference/` are published figures
+measured elsewhere and are kept apart from the measured ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from phasecal.fitting.profile import Profile, ProfileError, load_profile
+from phasecal.records import PointRecord, RawFormatError, RunHeader, read_raw
+
+REFERENCE_DIR = "reference"
+
+
+def default_results_dir() -> Path:
+    """`$PHASECAL_RESULTS` if set, else `results/` at the repository root (beside `reports/`)."""
+    env = os.environ.get("PHASECAL_RESULTS")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(__file__).resolve().parent.parent / "results"
+
+
+@dataclass
+class RawRun:
+    """One raw jsonl file: its header and its points."""
+
+    path: Path
+    header: RunHeader
+    points: list[PointRecord]
+
+
+@dataclass
+class DeviceResults:
+    """Everything measured and fitted for one device running one model (one `results/<device>/<model>/`)."""
+
+    slug: str
+    model: str
+    runs: list[RawRun] = field(default_factory=list)
+    profile: Profile | None = None
+    profile_path: Path | None = None
+    root: Path = Path(".")
+
+    @property
+    def device_name(self) -> str:
+        """The device's own name (from a run header or the profile), else its folder name."""
+        for run in self.runs:
+            if run.header.device.get("name"):
+                return str(run.header.device["name"])
+        if self.profile is not None and self.profile.device.get("name"):
+            return str(self.profile.device["name"])
+        return self.slug
+
+    @property
+    def label(self) -> str:
+        """How figures name this device and model."""
+        name = self.device_name
+        head = name if name == self.slug else f"{name} [{self.slug}]"
+        return f"{head} · {self.model}"
+
+    @property
+    def device(self) -> dict:
+        """The device fingerprint of the first run (or of the profile)."""
+        for run in self.runs:
+            return run.header.device
+        return self.profile.device if self.profile is not None else {}
+
+    def points(self, probe: str) -> list[PointRecord]:
+        """All points of one probe ("step", "bandwidth", "launch", "gemm", "attention") across runs."""
+        return [p for run in self.runs for p in run.points if p.probe == probe]
+
+    def sources(self, probe: str | None = None) -> list[str]:
+        """Paths (relative to the results folder's parent) of the files a figure of `probe` reads."""
+        paths = [run.path for run in self.runs if probe is None or any(p.probe == probe for p in run.points)]
+        if probe is None and self.profile_path is not None:
+            paths.append(self.profile_path)
+        return [_relative(p, self.root) for p in paths]
+
+    def profile_source(self) -> str | None:
+        return None if self.profile_path is None else _relative(self.profile_path, self.root)
+
+
+@dataclass
+class ReferenceProfile:
+    """A published calibration stored as a profile under results/reference/."""
+
+    name: str
+    profile: Profile
+    path: Path
+    root: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.profile.device.get('name', self.name)} · {self.profile.model.get('name', '?')}"
+
+    @property
+    def source(self) -> str:
+        return _relative(self.path, self.root)
+
+
+@dataclass
+class Results:
+    """The contents of a results folder, as the figures use them."""
+
+    root: Path
+    devices: list[DeviceResults]
+    references: list[ReferenceProfile]
+    problems: list[str]  # files that could not be read, with why; shown in the notebooks
+
+    def with_probe(self, probe: str) -> list[DeviceResults]:
+        return [d for d in self.devices if d.points(probe)]
+
+    def with_profile(self) -> list[DeviceResults]:
+        return [d for d in self.devices if d.profile is not None]
+
+    def summary(self) -> str:
+        """One line per device and model: what was found."""
+        if not self.devices:
+            return f"no measured devices under {self.root}"
+        lines = []
+        for d in self.devices:
+            counts = {}
+            for run in d.runs:
+                for p in run.points:
+                    counts[p.probe] = counts.get(p.probe, 0) + 1
+            probes = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no raw points"
+            fitted = "profile" if d.profile is not None else "no profile"
+            lines.append(f"{d.label}: {probes}; {fitted}")
+        return "\n".join(lines)
+
+
+def _relative(path: Path, root: Path) -> str:
+    """A path as `results/...` (relative to the results folder's parent) when possible."""
+    try:
+        return str(Path(root.name) / path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _is_raw(path: Path) -> bool:
+    """Whether a jsonl file starts with a phasecal run header (other jsonl files are not ours)."""
+    try:
+        with open(path) as f:
+            first = json.loads(f.readline() or "null")
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(first, dict) and first.get("kind") == "header"
+
+
+def _folder_key(path: Path, root: Path) -> tuple[str, str] | None:
+    """(device slug, model) from `root/<device>/<model>/...`; None for files not in such a folder."""
+    parts = path.relative_to(root).parts
+    if len(parts) < 3:
+        return None
+    return parts[0], parts[1]
+
+
+def load_results(root: str | os.PathLike | None = None) -> Results:
+    """Discover and read every raw run and profile under `root` (default: `default_results_dir()`).
+
+    Unreadable files do not stop the report: they are listed in `Results.problems`.
+    """
+    root = Path(root).expanduser().resolve() if root is not None else default_results_dir()
+    problems: list[str] = []
+    if not root.is_dir():
+        return Results(root, [], [], [f"{root}: no results folder (run `phasecal run` to measure this machine)"])
+    by_key: dict[tuple[str, str], DeviceResults] = {}
+    references: list[ReferenceProfile] = []
+
+    def entry(key: tuple[str, str]) -> DeviceResults:
+        if key not in by_key:
+            by_key[key] = DeviceResults(slug=key[0], model=key[1], root=root)
+        return by_key[key]
+
+    for path in sorted(root.rglob("*.jsonl")):
+        key = _folder_key(path, root)
+        if key is None or key[0] == REFERENCE_DIR or not _is_raw(path):
+            continue
+        try:
+            header, points = read_raw(path)
+        except RawFormatError as e:
+            problems.append(str(e))
+            continue
+        entry(key).runs.append(RawRun(path, header, points))
+
+    for path in sorted(root.rglob("profile.json")):
+        key = _folder_key(path, root)
+        if key is None:
+            continue
+        try:
+            profile = load_profile(path)
+        except ProfileError as e:
+            problems.append(str(e))
+            continue
+        if key[0] == REFERENCE_DIR:
+            references.append(ReferenceProfile(key[1], profile, path, root))
+        else:
+            d = entry(key)
+            d.profile, d.profile_path = profile, path
+    devices = sorted(by_key.values(), key=lambda d: (d.slug, d.model))
+    return Results(root, devices, references, problems)
+
+
+def load_reference_json(results: Results, name: str) -> dict | None:
+    """A published reference file `results/reference/<name>` as JSON, or None if it is not there."""
+    path = results.root / REFERENCE_DIR / name
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        results.problems.append(f"{path}: not valid JSON ({e.msg})")
+        return None
+
+
+def reference_source(results: Results, name: str) -> str:
+    return _relative(results.root / REFERENCE_DIR / name, results.root)
+
+
+def unique(values: Iterable) -> list:
+    """Distinct values in first-seen order."""
+    seen: dict = {}
+    for v in values:
+        seen.setdefault(v, None)
+    return list(seen)

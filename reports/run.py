@@ -1,0 +1,104 @@
+"""Execute the report notebooks against a results folder and export each as HTML.
+
+The notebooks live as jupytext percent-format `.py` files in `reports/notebooks/` (the source of
+truth, reviewed as code); their executed `.ipynb` twins are committed with outputs so the figures
+show where the repository is browsed. The kernel finds the results folder through
+`$PHASECAL_RESULTS`, which this module sets for it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent / "notebooks"
+CELL_TIMEOUT_S = 120
+
+
+@dataclass
+class Executed:
+    """One executed notebook: where its HTML went and how long it ran."""
+
+    name: str
+    html: Path
+    ipynb: Path | None
+    seconds: float
+
+
+def notebook_sources(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The notebooks' percent-format sources, in order (`01_…py`, `02_…py`, …)."""
+    paths = sorted(notebooks_dir.glob("[0-9][0-9]_*.py"))
+    if not paths:
+        raise ValueError(f"no notebook sources (NN_name.py) in {notebooks_dir}")
+    return paths
+
+
+def execute_notebook(source: Path, results_dir: Path, timeout_s: int = CELL_TIMEOUT_S):
+    """Read a percent-format notebook and run every cell in a fresh kernel; returns the executed notebook.
+
+    A failing cell raises nbclient's CellExecutionError naming the cell and the error.
+    """
+    import jupytext
+    from nbclient import NotebookClient
+
+    nb = jupytext.read(source)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,py:percent"
+    env = dict(os.environ, PHASECAL_RESULTS=str(results_dir), MPLBACKEND="Agg")
+    client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
+                            resources={"metadata": {"path": str(source.parent)}})
+    client.execute(env=env)
+    return nb
+
+
+def export_html(nb, path: Path, title: str) -> Path:
+    """Write an executed notebook as a standalone HTML page (figures embedded), atomically."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    _write_atomic(path, body)
+    return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def execute_reports(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *, update_notebooks: bool = False,
+                    notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Execute every report notebook against `results_dir`, write `<out_dir>/<name>.html`, return the paths.
+
+    With `update_notebooks`, also write each executed notebook beside its source as `<name>.ipynb`
+    (the committed copies with outputs). Raises ValueError if `results_dir` is not a folder.
+    """
+    return [e.html for e in execute_reports_timed(results_dir, out_dir, update_notebooks=update_notebooks,
+                                                   notebooks_dir=notebooks_dir)]
+
+
+def execute_reports_timed(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+                          update_notebooks: bool = False, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Executed]:
+    """`execute_reports`, also saying how long each notebook took."""
+    import nbformat
+
+    results_dir = Path(results_dir).expanduser().resolve()
+    if not results_dir.is_dir():
+        raise ValueError(f"results folder {results_dir} does not exist: pass --results DIR "
+                         "(the folder holding <device>/<model>/raw.jsonl and profile.json)")
+    out_dir = Path(out_dir).expanduser()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = []
+    for source in notebook_sources(notebooks_dir):
+        t0 = time.perf_counter()
+        nb = execute_notebook(source, results_dir)
+        html = export_html(nb, out_dir / f"{source.stem}.html", source.stem)
+        ipynb = None
+        if update_notebooks:
+            ipynb = source.with_suffix(".ipynb")
+            _write_atomic(ipynb, nbformat.writes(nb) + "\n")
+        done.append(Executed(source.stem, html, ipynb, time.perf_counter() - t0))
+    return done

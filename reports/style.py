@@ -1,0 +1,110 @@
+"""Shared figure furniture: panel grids, notes for missing data, reference markers, title and data-source footer.
+
+Every figure says what it shows (title with units), for which device and model (panel titles), and
+where its numbers came from (footer listing the files). Published figures measured elsewhere are
+drawn in black with hollow markers and labelled "published reference", so they are never mistaken
+for this suite's measurements.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+REFERENCE = "published reference"
+REF_STYLE = {"color": "black", "markerfacecolor": "none", "markeredgecolor": "black"}
+PANEL_W, PANEL_H = 5.2, 3.8
+MAX_COLS = 3
+
+
+def ref_label(what: str) -> str:
+    """Legend text for a point or line that is a published figure, not a measurement of this suite."""
+    return f"{what} ({REFERENCE})"
+
+
+def panel_grid(n: int, *, ncols: int | None = None, sharey: bool = False) -> tuple[Figure, list[Axes]]:
+    """A figure with `n` panels (at least one), wrapped into rows of at most MAX_COLS."""
+    n = max(n, 1)
+    ncols = ncols or min(n, MAX_COLS)
+    nrows = -(-n // ncols)
+    # Figures are drawn on the Agg canvas directly, not through pyplot: no window, no global figure list.
+    fig = Figure(figsize=(PANEL_W * ncols, PANEL_H * nrows + 1.0))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def note(ax: Axes, text: str) -> None:
+    """Mark a panel as empty and say why (data missing, probe not applicable on this device)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_linestyle(":")
+        spine.set_color("0.6")
+    ax.text(0.5, 0.5, textwrap.fill(text, 48), ha="center", va="center", transform=ax.transAxes,
+            fontsize=9, color="0.3")
+
+
+def finish(fig: Figure, title: str, sources: list[str], notes: list[str] | None = None) -> Figure:
+    """Title the figure and list its data sources (and any notes) in a footer; returns the figure."""
+    for ax in fig.axes:
+        _plain_log_ticks(ax)
+    fig.suptitle(title, fontsize=12, fontweight="bold")
+    lines = ["Data: " + ("; ".join(dict.fromkeys(sources)) if sources else "none found")]
+    lines += list(notes or [])
+    width = int(fig.get_figwidth() * 16)
+    footer = "\n".join(textwrap.fill(line, width, subsequent_indent="    ") for line in lines)
+    n_lines = footer.count("\n") + 1
+    fig.text(0.01, 0.005, footer, fontsize=7.5, va="bottom", ha="left", color="0.25")
+    height = fig.get_figheight()
+    bottom = min(0.45, (0.18 * n_lines + 0.35) / height)
+    fig.tight_layout(rect=(0, bottom, 1, 1 - 0.35 / height))
+    return fig
+
+
+def _plain_log_ticks(ax: Axes) -> None:
+    """Log axes labelled 0.5, 2, 20 instead of 5×10⁻¹; minor ticks at 2 and 5 labelled on short spans."""
+    for axis, scale, lim in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()), (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
+        if scale != "log" or min(lim) <= 0:
+            continue
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        decades = abs(math.log10(lim[1] / lim[0]))
+        if decades <= 1.6:
+            axis.set_minor_formatter(FuncFormatter(_minor_label))
+        else:
+            axis.set_minor_formatter(NullFormatter())
+
+
+def _minor_label(v: float, _pos) -> str:
+    mantissa = v / 10 ** math.floor(math.log10(v) + 1e-9)
+    return f"{v:g}" if round(mantissa) in (2, 5) and abs(mantissa - round(mantissa)) < 1e-6 else ""
+
+
+def legend(ax: Axes, **kwargs) -> None:
+    """A small legend, only if the panel has labelled artists."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(fontsize=7.5, **kwargs)
+
+
+def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
+    """The figure rendered as PNG."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def show(fig: Figure, dpi: int = 100) -> None:
+    """Display a figure in a notebook as a PNG (independent of the kernel's matplotlib backend)."""
+    from IPython.display import Image, display
+
+    display(Image(data=png_bytes(fig, dpi), format="png"))
