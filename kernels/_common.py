@@ -45,3 +45,29 @@ def require(condition: bool, message: str) -> None:
     """Raise ValueError(message) unless `condition` holds: the wrappers' single input-check idiom."""
     if not condition:
         raise ValueError(message)
+
+
+@cache
+def _cupy_external_stream(ptr: int, device_index: int):
+    import cupy
+
+    return cupy.cuda.ExternalStream(ptr, device_index)
+
+
+def cupy_on_torch_stream(device: torch.device):
+    """A context that makes CuPy launch on torch's current stream (so torch CUDA events time them).
+
+    torch's default stream is the legacy NULL stream, which is CuPy's default too: then nothing to switch.
+    """
+    import contextlib
+
+    import cupy
+
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    ptr = torch.cuda.current_stream(index).cuda_stream
+    if ptr == 0:
+        return cupy.cuda.Device(index)
+    stack = contextlib.ExitStack()
+    stack.enter_context(cupy.cuda.Device(index))
+    stack.enter_context(_cupy_external_stream(ptr, index))
+    return stack
