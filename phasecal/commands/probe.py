@@ -1,0 +1,42 @@
+"""`phasecal probe`: measure the device (bandwidth, launch overhead, GEMM, attention, whole steps)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def probe(
+    suite: Annotated[str, typer.Option(
+        "--suite", help="all, bandwidth, launch, gemm, attention or step.")] = "all",
+    model: Annotated[str, typer.Option(
+        "--model", help="Model shape from the catalog (kernels/models.json) for GEMM, attention and step.")] = "tiny",
+    device: Annotated[str, typer.Option("--device", help="auto (GPU if visible, else CPU), cpu or cuda[:N].")] = "auto",
+    out: Annotated[Path, typer.Option(
+        "-o", "--out", help="Results folder; points go to OUT/<device>/<model>/raw.jsonl.")] = Path("results"),
+    budget_minutes: Annotated[float | None, typer.Option(
+        "--budget-minutes", help="Start no new point after this many minutes (finish later with --resume).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A smaller grid: about 2 minutes on a GPU.")] = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue an existing raw file, skipping the points it already holds.")] = False,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", help="CPU threads for torch (default: all cores but one).")] = None,
+) -> None:
+    """Time the device's kernels and model steps; append every point to a raw jsonl as it is measured."""
+    from phasecal.probes.suite import SuiteConfig, run_suite
+
+    config = SuiteConfig(suite=suite, model=model, device=device, out_dir=out, quick=quick, resume=resume,
+                         budget_minutes=budget_minutes, threads=threads)
+    try:
+        path = run_suite(config)
+    except ValueError as e:
+        print(f"phasecal probe: error: {e}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        print("phasecal probe: interrupted; every finished point is kept: rerun with --resume to finish",
+              file=sys.stderr)
+        raise typer.Exit(130) from None
+    print(path)

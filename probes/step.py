@@ -1,0 +1,263 @@
+"""Step-time probe: whole forward steps of the synthetic model over a grid of batch compositions.
+
+Three grids, as the cost model needs them (fitting/features.py):
+- prefill: one or more chunks of q new tokens on c cached ones (c > 0: a chunk on a cached prefix);
+- decode: batch x context (one new token per sequence), eager and, on a GPU, as a CUDA Graph
+  replay (what engines capture);
+- mixed: a token budget B split between decodes (share r of the tokens) and one prefill chunk.
+Each point is one `PointRecord(probe="step")` with params {"prefill": [[q, c], ...], "decode": [ctx, ...],
+"graph": bool, "grid": ..., plus "budget"/"decode_share" on mixed points}; median_s is the step time.
+An eager step is timed from before the host builds its inputs to the end of its last kernel (an
+engine pays both); a graph step is timed around `graph.replay()` over inputs prepared once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from phasecal.probes.context import Plan, PlannedPoint, ProbeContext
+from phasecal.probes.timing import capture_graph
+from phasecal.records import PointRecord
+
+NAME = "step"
+BLOCK_SIZE = 16
+
+
+@dataclass(frozen=True)
+class StepGrid:
+    """The batch compositions of a step probe run."""
+
+    prefill_tokens: tuple[int, ...]  # one chunk, nothing cached
+    prefill_cached: tuple[tuple[int, int], ...]  # one chunk: (q new, c cached)
+    prefill_multi: tuple[tuple[int, int, int], ...]  # (chunks, q, c): several equal chunks in one step
+    decode_batches: tuple[int, ...]
+    decode_contexts: tuple[int, ...]
+    mixed_budgets: tuple[int, ...]
+    mixed_shares: tuple[float, ...]  # decode tokens / budget
+    mixed_context: int  # KV context of each decode in a mixed step
+    mixed_cached: int  # cached prefix under the prefill chunk of a mixed step
+    max_decode_kv: int | None = None  # bound on the KV tokens a step's decodes read (None: memory decides)
+
+
+# CPU (tiny model, fp32): sized for <= 100 s default / <= 45 s quick on 2 cores. The decode KV bound
+# keeps the steps where torch's CPU attention scales smoothly (past ~16k KV tokens per step the
+# gathered KV of a layer outgrows the caches and the step time jumps).
+CPU_GRID = StepGrid(
+    prefill_tokens=(16, 32, 64, 128, 192, 256, 384, 512),
+    prefill_cached=((64, 512), (128, 256), (256, 512), (128, 1024)),
+    prefill_multi=((4, 64, 0), (4, 32, 128), (2, 128, 256)),
+    decode_batches=(1, 4, 8, 16, 32, 64),
+    decode_contexts=(128, 512, 1024, 2048),
+    mixed_budgets=(128, 256),
+    mixed_shares=(0.0, 0.25, 0.5, 0.75, 1.0),
+    mixed_context=64,
+    mixed_cached=128,
+    max_decode_kv=16384,
+)
+CPU_QUICK_GRID = StepGrid(
+    prefill_tokens=(16, 64, 256, 512),
+    prefill_cached=((128, 256), (256, 512)),
+    prefill_multi=((4, 64, 0),),
+    decode_batches=(1, 8, 32),
+    decode_contexts=(128, 512, 2048),
+    mixed_budgets=(128, 256),
+    mixed_shares=(0.0, 0.5, 1.0),
+    mixed_context=64,
+    mixed_cached=128,
+    max_decode_kv=16384,
+)
+# GPU (an 8B model in bf16): engine-sized steps; decodes up to 512 x 4k as far as KV memory allows.
+GPU_GRID = StepGrid(
+    prefill_tokens=(128, 256, 512, 1024, 2048, 4096, 8192, 16384),
+    prefill_cached=((512, 2048), (1024, 4096), (2048, 8192), (4096, 4096)),
+    prefill_multi=((4, 512, 0), (8, 256, 1024), (16, 128, 2048)),
+    decode_batches=(1, 8, 32, 64, 128, 256, 512),
+    decode_contexts=(256, 1024, 4096),
+    mixed_budgets=(512, 2048),
+    mixed_shares=(0.0, 0.25, 0.5, 0.75, 1.0),
+    mixed_context=256,
+    mixed_cached=1024,
+)
+GPU_QUICK_GRID = StepGrid(
+    prefill_tokens=(256, 1024, 4096, 8192),
+    prefill_cached=((1024, 4096),),
+    prefill_multi=((4, 512, 0),),
+    decode_batches=(1, 32, 128, 512),
+    decode_contexts=(256, 1024, 4096),
+    mixed_budgets=(512, 2048),
+    mixed_shares=(0.0, 0.5, 1.0),
+    mixed_context=256,
+    mixed_cached=1024,
+)
+
+
+def step_grid(device_type: str, quick: bool) -> StepGrid:
+    if device_type == "cuda":
+        return GPU_QUICK_GRID if quick else GPU_GRID
+    return CPU_QUICK_GRID if quick else CPU_GRID
+
+
+def step_key(params: dict) -> str:
+    """A readable key naming the composition, e.g. 'step/decode/32x512/eager'."""
+    mode = "graph" if params["graph"] else "eager"
+    if params["grid"] == "mixed":
+        return f"step/mixed/B{params['budget']}/r{params['decode_share']:.2f}/{mode}"
+    if params["grid"] == "decode":
+        return f"step/decode/{len(params['decode'])}x{params['decode'][0]}/{mode}"
+    chunks = "+".join(f"q{q}c{c}" for q, c in params["prefill"])
+    return f"step/prefill/{chunks}/{mode}"
+
+
+def compositions(grid: StepGrid) -> list[dict]:
+    """The grid's step compositions as params dicts (graph=False), in measuring order."""
+    out = [{"grid": "prefill", "prefill": [[q, 0]], "decode": []} for q in grid.prefill_tokens]
+    out += [{"grid": "prefill", "prefill": [[q, c]], "decode": []} for q, c in grid.prefill_cached]
+    out += [{"grid": "prefill", "prefill": [[q, c]] * n, "decode": []} for n, q, c in grid.prefill_multi]
+    for b in grid.decode_batches:
+        for ctx in grid.decode_contexts:
+            out.append({"grid": "decode", "prefill": [], "decode": [ctx] * b})
+    for budget in grid.mixed_budgets:
+        for share in grid.mixed_shares:
+            n_d = round(share * budget)
+            prefill = [[budget - n_d, grid.mixed_cached]] if budget > n_d else []
+            out.append({"grid": "mixed", "prefill": prefill, "decode": [grid.mixed_context] * n_d,
+                        "budget": budget, "decode_share": share})
+    for p in out:
+        p["graph"] = False
+    return out
+
+
+def blocks_needed(params: dict) -> int:
+    """KV pages of BLOCK_SIZE tokens the composition occupies (what probe_chunks lays out)."""
+    lens = [q + c for q, c in params["prefill"]] + [ctx + 1 for ctx in params["decode"]]
+    return sum(-(-n // BLOCK_SIZE) for n in lens)
+
+
+def kv_block_budget(ctx: ProbeContext, max_tokens: int) -> int | None:
+    """KV pages that fit in the GPU's free memory beside the weights and activations (None on CPU)."""
+    if not ctx.is_cuda:
+        return None
+    import torch
+
+    torch.cuda.empty_cache()
+    free, _ = torch.cuda.mem_get_info(ctx.device)
+    s, nbytes = ctx.shape, torch.finfo(ctx.dtype).bits // 8
+    weights = s.num_params() * nbytes
+    activations = 4 * max_tokens * (2 * s.intermediate_size + s.q_size + 2 * s.kv_size + 2 * s.hidden_size) * nbytes
+    spare = free - weights - activations - 2 * 1024**3  # 2 GiB for the allocator, graphs, the LM head output
+    return max(0, spare // (BLOCK_SIZE * s.kv_bytes_per_token(nbytes)))
+
+
+def plan(ctx: ProbeContext) -> Plan:
+    """The step points of this run: the device's grid, within the KV bound and memory."""
+    grid = step_grid(ctx.device.type, ctx.quick)
+    comps = compositions(grid)
+    max_tokens = max(sum(q for q, _ in p["prefill"]) + len(p["decode"]) for p in comps)
+    budget = kv_block_budget(ctx, max_tokens)
+    result = Plan()
+    if not ctx.is_cuda:
+        result.skipped.append("step graph replays: CUDA Graphs need a CUDA device (this run is on the CPU)")
+    for p in comps:
+        kv_read = sum(p["decode"])
+        if grid.max_decode_kv is not None and p["grid"] == "decode" and kv_read > grid.max_decode_kv:
+            continue  # outside the grid's bound by design, not a failure
+        if budget is not None and blocks_needed(p) > budget:
+            result.skipped.append(f"{step_key(p)}: needs {blocks_needed(p)} KV pages, {budget} fit in free memory")
+            continue
+        result.points.append(PlannedPoint(step_key(p), p))
+        if ctx.is_cuda and p["grid"] == "decode":
+            g = {**p, "graph": True}
+            result.points.append(PlannedPoint(step_key(g), g))
+    return result
+
+
+def _check_graph(model, inputs, graph, out) -> dict:
+    """The graph really holds the step: after new input ids, the replay's output changes and
+    equals an eager run over the same inputs."""
+    import torch
+
+    before = out.clone()
+    gen = torch.Generator(device=inputs.input_ids.device).manual_seed(1)
+    inputs.input_ids.copy_(torch.randint(0, model.shape.vocab_size, inputs.input_ids.shape,
+                                         device=inputs.input_ids.device, generator=gen))
+    graph.replay()
+    torch.cuda.synchronize()
+    replayed = out.clone()
+    eager = model.forward_prepared(inputs)
+    match = float((replayed == eager).float().mean())
+    changed = bool((replayed != before).any())
+    if match < 0.99 or (len(before) > 1 and not changed):
+        raise RuntimeError(f"CUDA Graph check failed: replay matches eager on {match:.1%} of tokens, "
+                           f"output changed with inputs: {changed}; the captured graph does not hold the step")
+    return {"matches_eager": match, "changed_with_inputs": changed}
+
+
+def build_model(ctx: ProbeContext, points: list[PlannedPoint]):
+    """The synthetic model with just enough KV pages for the largest point."""
+    from phasecal.kernels.model import SyntheticModel
+
+    num_blocks = max(blocks_needed(p.params) for p in points) + 1
+    return SyntheticModel(ctx.shape, device=str(ctx.device), dtype=ctx.dtype, num_blocks=num_blocks,
+                          block_size=BLOCK_SIZE, seed=0)
+
+
+def measure_step(ctx: ProbeContext, model, params: dict) -> PointRecord:
+    """Time one composition on `model` (eager, or graph replay when params['graph'])."""
+    from phasecal.kernels.model import probe_chunks
+
+    prefill = [tuple(x) for x in params["prefill"]]
+    chunks = probe_chunks(prefill, params["decode"], model.block_size, model.num_blocks)
+    extra: dict = {}
+    if params["graph"]:
+        inputs = model.prepare(chunks)
+        graph, out = capture_graph(lambda: model.forward_prepared(inputs))
+        extra["graph_check"] = _check_graph(model, inputs, graph, out)
+        timing = ctx.timer.measure(graph.replay, ctx.rule)
+        del graph, out
+    else:
+        timing = ctx.timer.measure(lambda: model.forward(chunks), ctx.rule)
+    n_tokens = sum(q for q, _ in prefill) + len(params["decode"])
+    extra.update(timing.extra(), tokens=n_tokens, tokens_per_s=n_tokens / timing.median_s)
+    return PointRecord(probe=NAME, key=step_key(params), params=params, median_s=timing.median_s,
+                       spread=timing.spread, samples_s=timing.samples_s, throttled=timing.throttled, extra=extra)
+
+
+def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
+    """Measure `points` one by one (the caller appends each record as it comes)."""
+    if not points:
+        return
+    model = build_model(ctx, points)
+    for p in points:
+        yield measure_step(ctx, model, p.params)
+
+
+def summarize(records: list[PointRecord]) -> str:
+    """One line: points per grid, and the marginal cost of a prefill and of a decode token."""
+    by_grid: dict[str, list[PointRecord]] = {}
+    for r in records:
+        by_grid.setdefault(r.params["grid"] + ("/graph" if r.params["graph"] else ""), []).append(r)
+    parts = [f"{len(records)} points"]
+    pre = [r for r in by_grid.get("prefill", []) if len(r.params["prefill"]) == 1 and r.params["prefill"][0][1] == 0]
+    if len(pre) >= 2:
+        q = [r.params["prefill"][0][0] for r in pre]
+        slope, icpt = np.polyfit(q, [r.median_s for r in pre], 1)
+        parts.append(f"prefill {min(q)}-{max(q)} tok: {icpt * 1e3:.2f} ms + {slope * 1e6:.1f} us/tok")
+    dec = by_grid.get("decode", [])
+    if dec:
+        ctx0 = min(r.params["decode"][0] for r in dec)
+        row = [r for r in dec if r.params["decode"][0] == ctx0]
+        if len(row) >= 2:
+            b = [len(r.params["decode"]) for r in row]
+            slope, icpt = np.polyfit(b, [r.median_s for r in row], 1)
+            parts.append(f"decode at ctx {ctx0}: {icpt * 1e3:.2f} ms + {slope * 1e6:.1f} us/seq")
+    for name in ("decode/graph", "mixed"):
+        if by_grid.get(name):
+            t = [r.median_s for r in by_grid[name]]
+            parts.append(f"{name} {min(t) * 1e3:.2f}-{max(t) * 1e3:.2f} ms")
+    flagged = sum(r.throttled for r in records)
+    if flagged:
+        parts.append(f"{flagged} throttled")
+    return "; ".join(parts)

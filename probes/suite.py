@@ -1,0 +1,204 @@
+"""Suite runner: plan each probe, measure point by point, append every point to the raw jsonl.
+
+The raw file is `<out_dir>/<device-slug>/<model>/raw.jsonl` (header line, then one line per point,
+records in phasecal/records.py). With `resume`, keys already in the file are skipped; a file whose
+header names another device or model (or other threads/dtype) is refused. Without `resume`, an
+existing file is refused too, so no run silently mixes two sessions. A time budget stops starting
+new points once spent; what is left is listed and a `resume` run finishes it. At the end one line
+per probe is printed and `summary.json` (the lines, the skips, the datasheet peaks) is written
+beside the raw file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
+
+from phasecal.records import RunHeader, append_record, read_raw
+
+SUITES = ("all", "bandwidth", "launch", "gemm", "attention", "step")
+
+
+@dataclass
+class SuiteConfig:
+    """What `phasecal probe` runs. device: 'auto' (GPU if visible, else CPU), 'cpu' or 'cuda[:N]'.
+    threads: CPU threads for torch (None: all cores but one, at least 1)."""
+
+    suite: str = "all"
+    model: str = "tiny"
+    device: str = "auto"
+    out_dir: str | os.PathLike = "results"
+    quick: bool = False
+    resume: bool = False
+    budget_minutes: float | None = None
+    threads: int | None = None
+
+
+def probe_modules(suite: str) -> list[ModuleType]:
+    """The probe modules a suite name selects, in running order (imported only when selected)."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}: choose one of {', '.join(SUITES)}")
+    names = SUITES[1:] if suite == "all" else (suite,)
+    return [importlib.import_module(f"phasecal.probes.{name}") for name in names]
+
+
+def resolve_device(name: str):
+    """'auto' -> cuda when torch sees a GPU, else cpu; a cuda request without a GPU is a clear error."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}: use auto, cpu or cuda[:N]") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} asked for, but torch sees no CUDA GPU here: use --device cpu")
+        device = torch.device("cuda", device.index or 0)
+    elif device.type != "cpu":
+        raise ValueError(f"device {name!r} is not supported: use auto, cpu or cuda[:N]")
+    return device
+
+
+def default_threads() -> int:
+    """All cores but one (the host side and the rest of the machine keep one), at least one."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def stop_rule(device_type: str, quick: bool):
+    """Per-point sampling rule: >= 10 samples, 1% spread target, a per-point cap sized for the budget."""
+    from phasecal.probes.timing import StopRule
+
+    if device_type == "cuda":
+        return StopRule(max_time_s=0.25 if quick else 0.5, warmup_s=0.05)
+    return StopRule(max_time_s=0.4 if quick else 1.0, warmup_s=0.02)
+
+
+def raw_path_for(out_dir: str | os.PathLike, device_slug: str, model: str) -> Path:
+    return Path(out_dir) / device_slug / model / "raw.jsonl"
+
+
+def _check_resumable(path: Path, header: RunHeader) -> None:
+    old, _ = read_raw(path)
+    mismatches = []
+    if old.device.get("name") != header.device.get("name"):
+        mismatches.append(f"device {old.device.get('name')!r} vs {header.device.get('name')!r}")
+    if (old.model or {}).get("name") != (header.model or {}).get("name"):
+        mismatches.append(f"model {(old.model or {}).get('name')!r} vs {(header.model or {}).get('name')!r}")
+    for k in ("dtype", "threads"):
+        if old.settings.get(k) != header.settings.get(k):
+            mismatches.append(f"{k} {old.settings.get(k)!r} vs {header.settings.get(k)!r}")
+    if mismatches:
+        raise ValueError(f"cannot resume {path}: it was measured with other settings ({'; '.join(mismatches)}); "
+                         "choose another --out directory")
+
+
+def _progress(console):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+
+
+def run_suite(config: SuiteConfig, console=None) -> Path:
+    """Run the configured probes and return the raw jsonl path. ValueError on bad input."""
+    import torch
+    from rich.console import Console
+
+    from phasecal.kernels.catalog import get_model_shape
+    from phasecal.probes.context import ProbeContext
+    from phasecal.probes.fingerprint import device_fingerprint
+    from phasecal.probes.nvml import open_nvml
+    from phasecal.probes.timing import Timer
+
+    modules = probe_modules(config.suite)
+    shape = get_model_shape(config.model)
+    if config.budget_minutes is not None and config.budget_minutes <= 0:
+        raise ValueError(f"--budget-minutes must be positive, got {config.budget_minutes}")
+    if config.threads is not None and config.threads < 1:
+        raise ValueError(f"threads must be >= 1, got {config.threads}")
+    device = resolve_device(config.device)
+    console = console or Console(stderr=True)
+    threads = config.threads or default_threads()
+    torch.set_num_threads(threads)
+    nvml = open_nvml(device)
+    fp = device_fingerprint(device, nvml)
+    fp["threads"] = threads
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    rule = stop_rule(device.type, config.quick)
+    llc = fp.get("l2_bytes") if device.type == "cuda" else fp.get("l3_bytes") or fp.get("l2_bytes")
+    timer = Timer(device, nvml, flush_bytes=2 * (llc or 64 * 1024**2))
+    start = time.monotonic()
+    deadline = start + 60 * config.budget_minutes if config.budget_minutes else None
+    ctx = ProbeContext(device=device, timer=timer, rule=rule, shape=shape, nvml=nvml, fingerprint=fp,
+                       quick=config.quick, dtype=dtype, deadline=deadline)
+
+    path = raw_path_for(config.out_dir, fp["slug"], shape.name)
+    settings = {"suite": config.suite, "quick": config.quick, "dtype": str(dtype).removeprefix("torch."),
+                "threads": threads, "stop_rule": asdict(rule), "budget_minutes": config.budget_minutes,
+                "nvml": "available" if nvml.available else f"unavailable: {nvml.reason}"}
+    header = RunHeader(device=fp, settings=settings, model=shape.to_dict(), command=" ".join(sys.argv),
+                       started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    done: set[str] = set()
+    if path.exists():
+        if not config.resume:
+            raise ValueError(f"{path} exists: pass --resume to continue it, or choose another --out directory")
+        _check_resumable(path, header)
+        done = {p.key for p in read_raw(path)[1]}
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        append_record(path, header)
+
+    summaries: dict[str, dict] = {}
+    budget_hit = False
+    for mod in modules:
+        plan = mod.plan(ctx)
+        todo = [p for p in plan.points if p.key not in done]
+        for reason in plan.skipped:
+            console.print(f"[yellow]{mod.NAME}: skipped[/] {reason}")
+        summaries[mod.NAME] = {"planned": len(plan.points), "skipped": plan.skipped, "not_run": []}
+        if todo and not budget_hit:
+            with _progress(console) as progress:
+                task = progress.add_task(mod.NAME, total=len(todo))
+                for rec in mod.run(ctx, todo):
+                    append_record(path, rec)
+                    done.add(rec.key)
+                    progress.advance(task)
+                    if ctx.time_left() <= 0:
+                        budget_hit = True
+                        break
+        summaries[mod.NAME]["not_run"] = [p.key for p in todo if p.key not in done]
+        if summaries[mod.NAME]["not_run"]:
+            console.print(f"[yellow]{mod.NAME}: time budget spent, {len(summaries[mod.NAME]['not_run'])} "
+                          "points left for --resume[/]")
+        records = [r for r in read_raw(path)[1] if r.probe == mod.NAME]
+        line = mod.summarize(records) if records else "no points measured"
+        summaries[mod.NAME]["summary"] = line
+        console.print(f"[bold green]{mod.NAME}[/]: {line}")
+    _write_summary(path.with_name("summary.json"), fp, summaries, time.monotonic() - start)
+    console.print(f"raw points: {path} ({time.monotonic() - start:.0f} s)")
+    return path
+
+
+def _write_summary(path: Path, fp: dict, summaries: dict, elapsed_s: float) -> None:
+    """Atomically (temp file + rename) write the run's per-probe summaries beside the raw file."""
+    body = {"device": fp.get("name"), "datasheet": fp.get("datasheet"), "elapsed_s": round(elapsed_s, 1),
+            "probes": summaries}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(body, indent=1) + "\n")
+    os.replace(tmp, path)

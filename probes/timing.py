@@ -1,0 +1,217 @@
+"""Timing harness: warm-up, then samples until an nvbench-style stopping rule says enough.
+
+On a GPU each sample is bracketed by CUDA events on the current stream; on the CPU by
+`time.perf_counter`. Warm-up runs first so compilation, autotuning and lazy loading stay out of the
+samples. Optional per sample, outside the timed region:
+- a cold-L2 flush (write a buffer larger than the last-level cache, as `triton.testing.do_bench` does);
+- a stream hold (a GPU spin kernel, like nvbench's blocking kernel) so that all launches of the
+  timed function are queued before the start event fires: the sample is then device time only,
+  without the host's launch gaps. Leave it off where host overhead is part of what is measured
+  (an eager model step).
+Throttling is read from NVML after every sample (`probes.nvml`); flagged samples stay in the
+median and are listed, so a reader can drop them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from phasecal.probes.nvml import NoNvml, NvmlSource, summarize_states
+
+
+@dataclass
+class StopRule:
+    """When to stop sampling one point: at least `min_samples`, then at a relative spread
+    <= `target_spread`, or at `max_time_s` of sampling wall time, or at `max_samples`."""
+
+    min_samples: int = 10
+    max_samples: int = 2000
+    target_spread: float = 0.01
+    max_time_s: float = 1.0
+    warmup_iters: int = 2
+    warmup_s: float = 0.02  # keep warming up until both warmup_iters and this much time are done
+
+    def __post_init__(self) -> None:
+        if self.min_samples < 1 or self.max_samples < self.min_samples:
+            raise ValueError(f"StopRule needs 1 <= min_samples <= max_samples, got {self.min_samples}, "
+                             f"{self.max_samples}")
+        if self.target_spread < 0 or self.max_time_s <= 0:
+            raise ValueError("StopRule needs target_spread >= 0 and max_time_s > 0")
+
+
+def relative_spread(samples: list[float]) -> float:
+    """(p90 - p10) / median: the spread that the raw records keep and the stopping rule tests."""
+    a = np.asarray(samples, dtype=float)
+    p10, p50, p90 = np.percentile(a, [10, 50, 90])
+    return float((p90 - p10) / p50) if p50 > 0 else float("inf")
+
+
+def stop_reason(samples: list[float], elapsed_s: float, rule: StopRule) -> str | None:
+    """Why sampling stops now ('converged', 'time cap', 'sample cap'), or None to go on."""
+    n = len(samples)
+    if n >= rule.max_samples:
+        return "sample cap"
+    if n < rule.min_samples:
+        return None
+    if relative_spread(samples) <= rule.target_spread:
+        return "converged"
+    if elapsed_s >= rule.max_time_s:
+        return "time cap"
+    return None
+
+
+@dataclass
+class Timing:
+    """The samples of one point and what was seen while taking them."""
+
+    samples_s: list[float]
+    median_s: float
+    spread: float
+    stop: str
+    warmup_iters: int
+    throttled_samples: list[int] = field(default_factory=list)
+    gpu_state: dict = field(default_factory=dict)  # clocks, power, temperature, reasons (NVML)
+
+    @property
+    def throttled(self) -> bool:
+        return bool(self.throttled_samples)
+
+    def extra(self) -> dict:
+        """What a PointRecord keeps in `extra` about how the samples were taken."""
+        return {"stop": self.stop, "warmup_iters": self.warmup_iters,
+                "throttled_samples": self.throttled_samples, "gpu_state": self.gpu_state}
+
+
+class Timer:
+    """Times callables on one device. Construct once per device and reuse (it calibrates lazily)."""
+
+    def __init__(self, device, nvml: NvmlSource | None = None, flush_bytes: int = 0):
+        import torch
+
+        self.device = torch.device(device)
+        self.is_cuda = self.device.type == "cuda"
+        self.nvml = nvml if nvml is not None else NoNvml("no NVML source given")
+        self.flush_bytes = flush_bytes
+        self._flush_buf = None
+        self._cycles_per_s: float | None = None
+
+    # --- per-sample helpers -------------------------------------------------------------------
+    def flush(self) -> None:
+        """Evict the last-level cache by writing a buffer larger than it (cold-L2 samples)."""
+        import torch
+
+        if self.flush_bytes <= 0:
+            raise ValueError("cold samples need flush_bytes > 0 (about 2x the L2/LLC size)")
+        if self._flush_buf is None:
+            self._flush_buf = torch.empty(self.flush_bytes, dtype=torch.uint8, device=self.device)
+        self._flush_buf.fill_(np.random.randint(1, 255))
+
+    def _spin_cycles_per_s(self) -> float:
+        """GPU clock cycles per second of `torch.cuda._sleep`, measured once with events."""
+        import torch
+
+        if self._cycles_per_s is None:
+            cycles = 2_000_000
+            torch.cuda._sleep(cycles)  # warm
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            torch.cuda._sleep(cycles)
+            end.record()
+            end.synchronize()
+            self._cycles_per_s = cycles / (start.elapsed_time(end) / 1e3)
+        return self._cycles_per_s
+
+    def sync(self) -> None:
+        if self.is_cuda:
+            import torch
+
+            torch.cuda.synchronize(self.device)
+
+    # --- the measurement ----------------------------------------------------------------------
+    def measure(self, fn: Callable[[], object], rule: StopRule, *, cold: bool = False, hold: bool = False,
+                setup: Callable[[], object] | None = None) -> Timing:
+        """Warm `fn` up, then sample it until `rule` stops. `setup` runs before each sample, untimed
+        (e.g. rotating inputs). `cold` flushes the cache before each sample; `hold` (GPU only) queues
+        the launches behind a spin kernel so the sample is device time without host gaps."""
+        if hold and not self.is_cuda:
+            raise ValueError("hold=True needs a CUDA device (it queues launches behind a GPU spin kernel)")
+        # warm-up; also learns how long the host takes to enqueue fn (sizes the hold)
+        t0 = time.perf_counter()
+        warm, enqueue_s = 0, 0.0
+        while warm < rule.warmup_iters or time.perf_counter() - t0 < rule.warmup_s:
+            if setup is not None:
+                setup()
+            self.sync()
+            e0 = time.perf_counter()
+            fn()
+            enqueue_s = max(enqueue_s, time.perf_counter() - e0)
+            self.sync()
+            warm += 1
+            if time.perf_counter() - t0 > rule.max_time_s:  # a slow fn: its first calls were the warm-up
+                break
+        hold_cycles = int((2 * enqueue_s + 20e-6) * self._spin_cycles_per_s()) if hold else 0
+
+        states = [self.nvml.state()] if self.nvml.available else []
+        samples: list[float] = []
+        throttled: list[int] = []
+        seen_bits = 0
+        start_wall = time.perf_counter()
+        if self.is_cuda:
+            import torch
+
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        while True:
+            if setup is not None:
+                setup()
+            if cold:
+                self.flush()
+            if self.is_cuda:
+                if hold_cycles:
+                    torch.cuda._sleep(hold_cycles)
+                start.record()
+                fn()
+                end.record()
+                end.synchronize()
+                samples.append(start.elapsed_time(end) / 1e3)
+            else:
+                t = time.perf_counter()
+                fn()
+                samples.append(time.perf_counter() - t)
+            if self.nvml.available:
+                bits = self.nvml.reasons()
+                seen_bits |= bits
+                if self.nvml.throttling(bits):
+                    throttled.append(len(samples) - 1)
+            reason = stop_reason(samples, time.perf_counter() - start_wall, rule)
+            if reason:
+                break
+        if self.nvml.available:
+            states.append(self.nvml.state())
+        samples = [max(s, 1e-9) for s in samples]  # a zero-width timer tick is still a positive time
+        return Timing(samples_s=samples, median_s=float(np.median(samples)), spread=relative_spread(samples),
+                      stop=reason, warmup_iters=warm, throttled_samples=throttled,
+                      gpu_state=summarize_states(states, self.nvml, seen_bits) if states else
+                      {"nvml": f"unavailable: {self.nvml.reason}"})
+
+
+def capture_graph(fn: Callable[[], object], warmup: int = 2):
+    """Capture `fn` into a CUDA Graph after `warmup` eager runs on a side stream (as torch requires).
+    Returns (graph, output of the captured call); `graph.replay()` reruns the captured work on the
+    same memory, so callers change inputs by copying into the tensors `fn` reads."""
+    import torch
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = fn()
+    torch.cuda.synchronize()
+    return graph, out

@@ -1,0 +1,80 @@
+"""The step grid: compositions, keys, memory bounds; and real step records on the CPU."""
+
+import numpy as np
+import pytest
+
+from phasecal.fitting.features import step_features
+from phasecal.probes import step
+from phasecal.probes.suite import SuiteConfig, run_suite
+from phasecal.records import read_raw
+
+
+@pytest.mark.parametrize("grid", [step.CPU_GRID, step.CPU_QUICK_GRID, step.GPU_GRID, step.GPU_QUICK_GRID])
+def test_keys_are_unique_and_mixed_points_fill_their_budget(grid):
+    comps = step.compositions(grid)
+    keys = [step.step_key(p) for p in comps]
+    assert len(keys) == len(set(keys))
+    for p in comps:
+        if p["grid"] == "mixed":
+            tokens = sum(q for q, _ in p["prefill"]) + len(p["decode"])
+            assert tokens == p["budget"]
+            assert len(p["decode"]) == round(p["decode_share"] * p["budget"])
+
+
+@pytest.mark.parametrize("quick,full", [(step.CPU_QUICK_GRID, step.CPU_GRID), (step.GPU_QUICK_GRID, step.GPU_GRID)])
+def test_quick_grid_is_a_subset_of_the_default_one(quick, full):
+    """So a default run with --resume on top of a quick one only adds points."""
+    assert {step.step_key(p) for p in step.compositions(quick)} <= {step.step_key(p) for p in step.compositions(full)}
+
+
+def test_cpu_grid_is_rich_enough_to_fit():
+    comps = step.compositions(step.CPU_GRID)
+    pre = [p for p in comps if p["grid"] == "prefill"]
+    assert len({sum(q for q, _ in p["prefill"]) for p in pre}) >= 5
+    assert any(c > 0 for p in pre for _, c in p["prefill"])  # chunks on a cached prefix
+    dec = [p for p in comps if p["grid"] == "decode" and sum(p["decode"]) <= step.CPU_GRID.max_decode_kv]
+    assert len({len(p["decode"]) for p in dec}) >= 4 and len({p["decode"][0] for p in dec}) >= 3
+    mixed = [p for p in comps if p["grid"] == "mixed"]
+    assert len({p["budget"] for p in mixed}) >= 2 and {p["decode_share"] for p in mixed} >= {0, 0.25, 0.5, 0.75, 1}
+
+
+def test_blocks_needed_counts_pages_per_sequence():
+    assert step.blocks_needed({"prefill": [[16, 0]], "decode": []}) == 1
+    assert step.blocks_needed({"prefill": [[1, 16]], "decode": [15, 16]}) == 2 + 1 + 2
+
+
+def test_step_probe_writes_valid_records(fast_suite, tmp_path):
+    path = run_suite(SuiteConfig(suite="step", model="tiny", device="cpu", out_dir=tmp_path, threads=1))
+    header, points = read_raw(path)
+    assert path == tmp_path / header.device["slug"] / "tiny" / "raw.jsonl"
+    assert header.model["name"] == "tiny" and header.settings["threads"] == 1
+    assert header.settings["dtype"] == "float32"
+    expected = {step.step_key(p) for p in step.compositions(fast_suite)
+                if not (p["grid"] == "decode" and sum(p["decode"]) > fast_suite.max_decode_kv)}
+    assert {p.key for p in points} == expected
+    for p in points:
+        assert p.probe == "step" and p.params["graph"] is False
+        assert p.params["grid"] in ("prefill", "decode", "mixed")
+        assert all(len(c) == 2 for c in p.params["prefill"])
+        if p.params["grid"] == "mixed":
+            assert "budget" in p.params and "decode_share" in p.params
+        assert len(p.samples_s) >= 10
+        assert p.median_s == pytest.approx(float(np.median(p.samples_s)))
+        assert p.extra["tokens"] == sum(q for q, _ in p.params["prefill"]) + len(p.params["decode"])
+        step_features(p.params["prefill"], p.params["decode"], p.params["graph"])  # the fitting reads them
+    summary = (path.parent / "summary.json").read_text()
+    assert "step" in summary and "CUDA Graphs need a CUDA device" in summary
+
+
+def test_bigger_steps_take_longer(fast_suite, tmp_path):
+    """Not a fit, a sanity check that the timer sees the work: 32 prefill tokens cost more than 8."""
+    _, points = read_raw(run_suite(SuiteConfig(suite="step", device="cpu", out_dir=tmp_path, threads=1)))
+    t = {p.key: p.median_s for p in points}
+    assert t["step/prefill/q32c0/eager"] > t["step/prefill/q8c0/eager"]
+
+
+@pytest.mark.gpu
+def test_gpu_graph_decode_points_are_checked(fast_suite, tmp_path):
+    _, points = read_raw(run_suite(SuiteConfig(suite="step", device="cuda", out_dir=tmp_path)))
+    graphs = [p for p in points if p.params["graph"]]
+    assert graphs and all(p.extra["graph_check"]["matches_eager"] >= 0.99 for p in graphs)

@@ -1,0 +1,131 @@
+"""The suite runner: resume after interruption, refusals, time budget, and the CLI command."""
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from phasecal.commands.probe import probe
+from phasecal.probes import step
+from phasecal.probes.suite import SuiteConfig, probe_modules, resolve_device, run_suite
+from phasecal.records import RunHeader, append_record, read_raw
+
+
+def _cfg(tmp_path, **kw):
+    return SuiteConfig(suite="step", model="tiny", device="cpu", out_dir=tmp_path, threads=1, **kw)
+
+
+def test_resume_after_interruption_measures_only_the_rest(fast_suite, tmp_path, monkeypatch):
+    real = step.measure_step
+    calls = []
+
+    def dies_after_three(ctx, model, params):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(step.step_key(params))
+        return real(ctx, model, params)
+
+    monkeypatch.setattr(step, "measure_step", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(_cfg(tmp_path))
+    path = next(tmp_path.rglob("raw.jsonl"))
+    first = [p.key for p in read_raw(path)[1]]
+    assert first == calls  # every finished point was on disk when the run died
+
+    monkeypatch.setattr(step, "measure_step", real)
+    resumed = []
+    monkeypatch.setattr(step, "measure_step", lambda c, m, p: (resumed.append(step.step_key(p)), real(c, m, p))[1])
+    run_suite(_cfg(tmp_path, resume=True))
+    keys = [p.key for p in read_raw(path)[1]]
+    assert len(keys) == len(set(keys))  # nothing measured twice
+    assert not set(resumed) & set(first)
+    assert set(keys) == set(first) | set(resumed) and len(resumed) > 0
+
+
+def test_resume_of_a_complete_file_measures_nothing(fast_suite, tmp_path):
+    path = run_suite(_cfg(tmp_path))
+    n = len(read_raw(path)[1])
+    run_suite(_cfg(tmp_path, resume=True))
+    assert len(read_raw(path)[1]) == n
+
+
+def test_existing_file_without_resume_is_refused(fast_suite, tmp_path):
+    run_suite(_cfg(tmp_path))
+    with pytest.raises(ValueError, match="--resume"):
+        run_suite(_cfg(tmp_path))
+
+
+@pytest.mark.parametrize("field,value,match", [("device", {"name": "NVIDIA H200"}, "device"),
+                                               ("model", {"name": "Qwen3-8B"}, "model")])
+def test_resume_refuses_another_device_or_model(fast_suite, tmp_path, field, value, match):
+    path = run_suite(_cfg(tmp_path))
+    header, points = read_raw(path)
+    setattr(header, field, {**(getattr(header, field) or {}), **value})
+    path.unlink()
+    append_record(path, RunHeader(**{k: getattr(header, k) for k in ("device", "settings", "model", "command",
+                                                                        "started")}))
+    for p in points:
+        append_record(path, p)
+    with pytest.raises(ValueError, match=match):
+        run_suite(_cfg(tmp_path, resume=True))
+
+
+def test_resume_refuses_other_threads(fast_suite, tmp_path):
+    run_suite(_cfg(tmp_path))
+    cfg = _cfg(tmp_path, resume=True)
+    cfg.threads = 2
+    with pytest.raises(ValueError, match="threads"):
+        run_suite(cfg)
+
+
+def test_time_budget_stops_starting_points_and_lists_the_rest(fast_suite, tmp_path):
+    path = run_suite(_cfg(tmp_path, budget_minutes=1e-6))
+    assert len(read_raw(path)[1]) == 1  # the first point finishes, then the budget is spent
+    summary = json.loads((path.parent / "summary.json").read_text())
+    assert summary["probes"]["step"]["not_run"]
+    run_suite(_cfg(tmp_path, resume=True))
+    assert len(read_raw(path)[1]) == 1 + len(summary["probes"]["step"]["not_run"])
+
+
+@pytest.mark.parametrize("kw,match", [({"suite": "nope"}, "unknown suite"), ({"model": "GPT-9"}, "unknown model"),
+                                      ({"budget_minutes": -1}, "budget"), ({"threads": 0}, "threads")])
+def test_bad_config_is_a_clear_value_error(tmp_path, kw, match):
+    cfg = _cfg(tmp_path)
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    with pytest.raises(ValueError, match=match):
+        run_suite(cfg)
+
+
+def test_cuda_without_gpu_is_refused():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+
+
+def test_probe_modules_selects_in_order():
+    assert [m.NAME for m in probe_modules("step")] == ["step"]
+
+
+def _app():
+    app = typer.Typer()
+    app.command()(probe)
+    return app
+
+
+def test_cli_runs_step_and_prints_the_raw_path(fast_suite, tmp_path):
+    result = CliRunner().invoke(_app(), ["--suite", "step", "--device", "cpu", "--out", str(tmp_path),
+                                         "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("raw.jsonl")
+
+
+def test_cli_bad_input_exits_2_with_a_message(tmp_path):
+    result = CliRunner().invoke(_app(), ["--suite", "nope", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "unknown suite" in result.stderr

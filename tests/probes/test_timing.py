@@ -1,0 +1,122 @@
+"""The timing harness: stopping rule, spread, CPU sampling, throttle flagging with a fake NVML."""
+
+import time
+
+import numpy as np
+import pytest
+
+from phasecal.probes.nvml import FakeNvmlSource, NoNvml
+from phasecal.probes.timing import StopRule, Timer, relative_spread, stop_reason
+
+
+def test_relative_spread_is_p90_minus_p10_over_median():
+    samples = list(np.linspace(1.0, 2.0, 11))
+    p10, p50, p90 = np.percentile(samples, [10, 50, 90])
+    assert relative_spread(samples) == pytest.approx((p90 - p10) / p50)
+    assert relative_spread([3.0] * 10) == 0.0
+
+
+def test_stop_rule_needs_min_samples_even_when_tight():
+    rule = StopRule(min_samples=10, target_spread=0.01, max_time_s=1.0)
+    assert stop_reason([1.0] * 9, elapsed_s=5.0, rule=rule) is None  # past the time cap, still too few
+    assert stop_reason([1.0] * 10, elapsed_s=0.0, rule=rule) == "converged"
+
+
+def test_stop_rule_goes_on_while_noisy_then_stops_at_the_time_cap():
+    rule = StopRule(min_samples=10, target_spread=0.01, max_time_s=1.0)
+    noisy = [1.0, 1.5] * 10
+    assert stop_reason(noisy, elapsed_s=0.5, rule=rule) is None
+    assert stop_reason(noisy, elapsed_s=1.0, rule=rule) == "time cap"
+    assert stop_reason(noisy[:], elapsed_s=0.0, rule=StopRule(max_samples=20)) == "sample cap"
+
+
+def test_stop_rule_spread_target_boundary():
+    rule = StopRule(min_samples=10, target_spread=0.05, max_time_s=10.0)
+    within = [1.0] * 5 + [1.04] * 5  # spread 0.04
+    beyond = [1.0] * 5 + [1.2] * 5
+    assert stop_reason(within, 0.0, rule) == "converged"
+    assert stop_reason(beyond, 0.0, rule) is None
+
+
+@pytest.mark.parametrize("kwargs", [{"min_samples": 0}, {"min_samples": 10, "max_samples": 5},
+                                    {"max_time_s": 0}, {"target_spread": -1}])
+def test_stop_rule_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        StopRule(**kwargs)
+
+
+def test_cpu_measure_times_the_function_and_keeps_raw_samples():
+    calls = []
+
+    def work():
+        calls.append(1)
+        time.sleep(0.002)
+
+    rule = StopRule(min_samples=10, max_time_s=0.2, warmup_iters=3, warmup_s=0.0)
+    t = Timer("cpu").measure(work, rule)
+    assert len(t.samples_s) >= 10
+    assert len(calls) == len(t.samples_s) + t.warmup_iters  # warm-up calls are not samples
+    assert t.warmup_iters >= 3
+    assert 0.0019 < t.median_s < 0.02  # sleep(2 ms) really took about that long
+    assert t.median_s == pytest.approx(float(np.median(t.samples_s)))
+    assert t.stop in ("converged", "time cap", "sample cap")
+    assert not t.throttled and "unavailable" in t.gpu_state["nvml"]
+
+
+def test_setup_runs_untimed_before_each_sample():
+    seen = []
+    rule = StopRule(min_samples=10, max_time_s=0.05, warmup_iters=1, warmup_s=0.0)
+    t = Timer("cpu").measure(lambda: None, rule, setup=lambda: (seen.append(1), time.sleep(0.003)))
+    assert len(seen) == len(t.samples_s) + t.warmup_iters
+    assert t.median_s < 0.002  # the 3 ms of setup stayed out of the samples
+
+
+def test_cold_samples_flush_and_need_a_flush_size():
+    rule = StopRule(min_samples=10, max_time_s=0.05, warmup_iters=1, warmup_s=0.0)
+    with pytest.raises(ValueError, match="flush_bytes"):
+        Timer("cpu").measure(lambda: None, rule, cold=True)
+    t = Timer("cpu", flush_bytes=1 << 20).measure(lambda: None, rule, cold=True)
+    assert len(t.samples_s) >= 10
+
+
+def test_hold_needs_a_gpu():
+    with pytest.raises(ValueError, match="CUDA"):
+        Timer("cpu").measure(lambda: None, StopRule(), hold=True)
+
+
+def test_throttled_samples_are_flagged_with_a_fake_nvml():
+    # sample 3 and 5 read a power-cap / thermal reason, sample 1 only 'idle' (not a throttle)
+    seq = [0, 0x1, 0, 0x4, 0, 0x20] + [0] * 100
+    rule = StopRule(min_samples=10, max_samples=10, max_time_s=10.0, warmup_iters=1, warmup_s=0.0)
+    t = Timer("cpu", nvml=FakeNvmlSource(seq)).measure(lambda: None, rule)
+    assert t.throttled_samples == [3, 5]
+    assert t.throttled
+    assert t.gpu_state["reasons"] == ["gpu_idle", "sw_power_cap", "sw_thermal_slowdown"]
+    assert t.gpu_state["min_sm_clock_mhz"] == 1980.0
+    assert t.extra()["throttled_samples"] == [3, 5]
+
+
+def test_unthrottled_fake_source_flags_nothing():
+    rule = StopRule(min_samples=10, max_samples=10, max_time_s=10.0, warmup_iters=1, warmup_s=0.0)
+    t = Timer("cpu", nvml=FakeNvmlSource([0x1, 0x2, 0x10])).measure(lambda: None, rule)
+    assert not t.throttled and t.gpu_state["throttle_seen"] is False
+
+
+def test_no_nvml_says_why():
+    src = NoNvml("no GPU here")
+    assert not src.available
+    with pytest.raises(RuntimeError, match="no GPU here"):
+        src.reasons()
+
+
+@pytest.mark.gpu
+def test_gpu_events_and_hold_measure_a_kernel():
+    import torch
+
+    x = torch.randn(1 << 24, device="cuda")
+    rule = StopRule(min_samples=10, max_time_s=0.5)
+    timer = Timer("cuda", flush_bytes=256 << 20)
+    hot = timer.measure(lambda: x.mul_(1.0001), rule, hold=True)
+    cold = timer.measure(lambda: x.mul_(1.0001), rule, hold=True, cold=True)
+    assert len(hot.samples_s) >= 10 and hot.median_s > 0
+    assert cold.median_s >= 0.8 * hot.median_s
