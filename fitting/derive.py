@@ -82,15 +82,23 @@ def exclusive_costs(steps: Sequence[MeasuredStep], what: str,
 
 
 def crossover_share(mixed: MixedCost, costs: ExclusiveCosts, resolution: int = 10_000) -> float | None:
-    """Smallest decode share r in [0, 1] with beta_MB(r) >= (1-r)*beta_p + r*beta_d; None if there is none.
+    """Decode share r in [0, 1] above which beta_MB(r) >= (1-r)*beta_p + r*beta_d holds up to r = 1.
 
     That is where a mixed step's marginal cost per token exceeds what the same tokens cost in exclusive
     steps: the marginal part of the paper's MB/EB crossover (its overhead part lives in the EB thresholds).
+    It is the smallest r from which the inequality holds all the way to r = 1 (the smallest r where it
+    holds, when it holds on the whole interval), so that a dip of the quadratic near r = 0, where mixed
+    and exclusive steps are the same prefill steps and differ by noise only, does not decide it.
+    None if a pure-decode budget of tokens costs less mixed than exclusive (no crossover in [0, 1]).
     """
     r = np.linspace(0.0, 1.0, resolution + 1)
     gap = mixed.a + mixed.b * r + mixed.c * r * r - ((1 - r) * costs.beta_p + r * costs.beta_d)
-    above = np.flatnonzero(gap >= 0)
-    return float(r[above[0]]) if above.size else None
+    below = np.flatnonzero(gap < 0)
+    if below.size == 0:
+        return 0.0
+    if below[-1] == resolution:
+        return None
+    return float(r[below[-1] + 1])
 
 
 def _step_share(s: MeasuredStep) -> tuple[int, float]:
@@ -178,9 +186,10 @@ DTYPE_BYTES = {"bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "float32": 4, 
 def ridge_point(device: dict, dtype: str | None, roofline: dict[str, float] | None,
                 tokens: Sequence[float]) -> dict:
     """Tokens per step where the linear layers turn compute-bound: fitted (the roofline family's knee,
-    reported when >= 2 measured token counts lie on each side of it) beside the device's peak FLOP/s over bandwidth. A linear layer of P weights at `dtype` does 2*P FLOPs
-    per token and reads P*bytes: its arithmetic intensity at n tokens is 2n/bytes FLOP/byte, so the device
-    ridge in tokens is (peak/bandwidth)*bytes/2. Ceilings absent from the fingerprint leave it None."""
+    reported when >= 2 measured token counts lie on each side of it) beside the device's peak FLOP/s over
+    bandwidth. A linear layer of P weights at `dtype` does 2*P FLOPs per token and reads P*bytes: its
+    arithmetic intensity at n tokens is 2n/bytes FLOP/byte, so the device ridge in tokens is
+    (peak/bandwidth)*bytes/2. Ceilings absent from the fingerprint leave it None."""
     out: dict = {"fitted_tokens": None, "device_flop_per_byte": None, "device_tokens": None}
     if roofline is not None and roofline.get("t_token", 0) > 0:
         knee, distinct = roofline["knee_tokens"], np.unique(tokens)

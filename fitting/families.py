@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 
@@ -154,17 +155,27 @@ def roofline_knees(tokens: np.ndarray, n_grid: int = 48) -> np.ndarray:
 
 
 def fit_roofline(feats: Sequence[StepFeatures], y: np.ndarray) -> FittedFamily:
-    """For each candidate knee the model is linear: keep the knee whose fit has the least relative error."""
+    """For a fixed knee the model is linear: search the knee over a grid of candidates, then refine it
+    between the neighbours of the best candidate (bounded scalar minimisation of the relative error)."""
     cols = design_columns(feats)
     tokens = cols["n_p"] + cols["n_d"]
     names = list(ROOFLINE_COLUMNS)
     base = [cols[c] for c in names]
-    best: tuple[float, float, np.ndarray] | None = None
-    for knee in roofline_knees(tokens):
-        coef, sse = nonneg_lstsq([*base, np.maximum(tokens, knee)], [False] * (len(base) + 1), y)
-        if best is None or sse < best[0] - 1e-12 * max(best[0], 1.0):
-            best = (sse, float(knee), coef)
-    _, knee, coef = best
+
+    def fit_at(knee: float) -> tuple[np.ndarray, float]:
+        return nonneg_lstsq([*base, np.maximum(tokens, knee)], [False] * (len(base) + 1), y)
+
+    knees = roofline_knees(tokens)
+    sse = np.array([fit_at(k)[1] for k in knees])
+    i = int(np.argmin(sse))
+    lo, hi = knees[max(i - 1, 0)], knees[min(i + 1, knees.size - 1)]
+    knee = float(knees[i])
+    if hi > lo:
+        best = minimize_scalar(lambda k: fit_at(k)[1], bounds=(lo, hi), method="bounded",
+                               options={"xatol": 1e-3 * max(hi - lo, 1.0)})
+        if best.fun < sse[i]:
+            knee = float(best.x)
+    coef, _ = fit_at(knee)
     values = {p: float(c) for p, c in zip(names, coef[:-1], strict=True)}
     values["t_token"] = float(coef[-1])
     values["knee_tokens"] = knee if values["t_token"] > 0 else 0.0
