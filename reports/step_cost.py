@@ -32,6 +32,8 @@ class Step:
     median_s: float
     p10_s: float
     p90_s: float
+    grid: str  # which grid of the step probe: "prefill", "decode" or "mixed"
+    prefill_shape: str  # "fresh prompt", or how many chunks on how much cache
     record: PointRecord
 
     @property
@@ -54,9 +56,21 @@ def measured_steps(d: DeviceResults) -> list[Step]:
         if n_p + len(decode) == 0:
             continue
         p10, p90 = np.percentile(rec.samples_s, [10, 90])
+        grid = rec.params.get("grid") or ("prefill" if not decode else "decode" if not prefill else "mixed")
         steps.append(Step(n_p, len(decode), float(np.mean(decode)) if decode else 0.0,
-                          bool(rec.params.get("graph", False)), rec.median_s, float(p10), float(p90), rec))
+                          bool(rec.params.get("graph", False)), rec.median_s, float(p10), float(p90), grid,
+                          _prefill_shape(prefill), rec))
     return steps
+
+
+def _prefill_shape(prefill: list) -> str:
+    if not prefill:
+        return ""
+    cached = sorted({int(c) for _, c in prefill})
+    if len(prefill) == 1 and cached == [0]:
+        return "fresh prompt"
+    chunks = f"{len(prefill)} chunk{'s' if len(prefill) > 1 else ''}"
+    return f"{chunks} on {'/'.join(map(str, cached))} cached"
 
 
 def predicted_time(profile: Profile, step: Step) -> float:
@@ -84,7 +98,7 @@ def step_time_vs_tokens(results: Results) -> Figure:
         steps = measured_steps(d)
         sources += d.sources("step") + ([d.profile_source()] if d.profile is not None else [])
         for ax, phase in zip(axes[2 * row: 2 * row + 2], ("prefill", "decode"), strict=True):
-            pure = [s for s in steps if (s.n_d == 0 if phase == "prefill" else s.n_p == 0)]
+            pure = [s for s in steps if s.grid == phase]
             if not pure:
                 note(ax, f"no pure-{phase} steps measured for {d.label}")
                 continue
@@ -102,8 +116,9 @@ def _plot_phase(ax, d: DeviceResults, steps: list[Step], phase: str) -> None:
                 _errorbar(ax, [s.n_d for s in sub], sub, f"{_mode(graph)}, context {ctx}",
                           "^" if graph else "o")
         else:
-            sub = sorted(group, key=lambda s: s.n_p)
-            _errorbar(ax, [s.n_p for s in sub], sub, f"{_mode(graph)}", "^" if graph else "o")
+            for shape in sorted({s.prefill_shape for s in group}, key=lambda x: (x != "fresh prompt", x)):
+                sub = sorted((s for s in group if s.prefill_shape == shape), key=lambda s: s.n_p)
+                _errorbar(ax, [s.n_p for s in sub], sub, f"{_mode(graph)}, {shape}", "^" if graph else "o")
         if d.profile is not None:
             mode = "graph" if graph else "eager"
             costs = d.profile.exclusive.get(mode)

@@ -72,12 +72,17 @@ def finish(fig: Figure, title: str, sources: list[str], notes: list[str] | None 
 
 
 def _plain_log_ticks(ax: Axes) -> None:
-    """Log axes labelled 0.5, 2, 20 instead of 5×10⁻¹; minor ticks at 2 and 5 labelled on short spans."""
-    for axis, scale, lim in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()), (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
+    """Log axes labelled 0.5, 2, 20 instead of 5×10⁻¹; minor ticks at 2 and 5 labelled on short spans.
+    A log axis spanning less than half a decade becomes linear (it would show one tick label at most)."""
+    for axis, scale, lim, set_scale in ((ax.xaxis, ax.get_xscale(), ax.get_xlim(), ax.set_xscale),
+                                        (ax.yaxis, ax.get_yscale(), ax.get_ylim(), ax.set_yscale)):
         if scale != "log" or min(lim) <= 0:
             continue
-        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         decades = abs(math.log10(lim[1] / lim[0]))
+        if decades < 0.5:
+            set_scale("linear")
+            continue
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         if decades <= 1.6:
             axis.set_minor_formatter(FuncFormatter(_minor_label))
         else:
@@ -93,7 +98,7 @@ def legend(ax: Axes, **kwargs) -> None:
     """A small legend, only if the panel has labelled artists."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(fontsize=7.5, **kwargs)
+        ax.legend(**({"fontsize": 7.5} | kwargs))
 
 
 def png_bytes(fig: Figure, dpi: int = 100) -> bytes:

@@ -9,6 +9,7 @@ import numpy as np
 
 from phasecal.fitting.profile import ExclusiveCosts, FamilyScore, MixedCost, Profile, StepModel, save_profile
 from phasecal.records import PointRecord, RunHeader, append_record
+from phasecal.scheduler.metrics import PolicySummary, write_summary_json
 
 
 def _record(probe: str, key: str, params: dict, median: float, rng: np.random.Generator,
@@ -36,19 +37,52 @@ def write_device(root: Path, slug: str, name: str, *, model: str = "tiny", speed
     if "step" in probes:
         for n in (16, 64, 256, 1024):
             t = costs.alpha_p + costs.beta_p * n
-            append_record(raw, _record("step", f"p{n}", {"prefill": [[n, 0]], "decode": [], "graph": False}, t, rng))
+            append_record(raw, _record("step", f"p{n}", {"grid": "prefill", "prefill": [[n, 0]], "decode": [],
+                                                                  "graph": False}, t, rng))
         for ctx in (128, 1024):
             for n in (1, 8, 32, 128):
                 t = costs.alpha_d + costs.beta_d * n + 1e-8 * ctx * n / speed
                 for graph in (False, True):
                     append_record(raw, _record("step", f"d{n}c{ctx}g{graph}",
-                                               {"prefill": [], "decode": [ctx] * n, "graph": graph},
+                                               {"grid": "decode", "prefill": [], "decode": [ctx] * n,
+                                                "graph": graph},
                                                t * (0.7 if graph else 1.0), rng))
         for r in (0.25, 0.5, 0.75):
             n_d = int(256 * r)
             t = costs.alpha_p + costs.alpha_d + costs.beta_p * (256 - n_d) + costs.beta_d * n_d
-            append_record(raw, _record("step", f"m{r}", {"prefill": [[256 - n_d, 0]], "decode": [512] * n_d,
-                                                         "graph": False}, t, rng))
+            append_record(raw, _record("step", f"m{r}", {"grid": "mixed", "prefill": [[256 - n_d, 0]],
+                                                         "decode": [512] * n_d, "graph": False, "budget": 256,
+                                                         "decode_share": r}, t, rng))
+    if "bandwidth" in probes:
+        for kernel, factor in (("copy", 2), ("triad", 3)):
+            for ws in (1 << 16, 1 << 20, 1 << 24, 1 << 28):
+                tb_s = (0.05 if ws < (4 << 20) else 0.02) * speed
+                moved = ws * factor / 3
+                append_record(raw, _record("bandwidth", f"{kernel}{ws}", {"kernel": kernel, "impl": "torch",
+                                                                          "working_set_bytes": ws},
+                                           moved / (tb_s * 1e12), rng, {"bytes_moved": moved}))
+    if "launch" in probes:
+        append_record(raw, _record("launch", "eager", {"impl": "torch", "mode": "eager", "nodes": 1}, 5e-6, rng))
+        for nodes in (1, 16, 64):
+            append_record(raw, _record("launch", f"graph{nodes}", {"impl": "torch", "mode": "graph", "nodes": nodes},
+                                       4e-6 + 1e-6 * nodes, rng))
+    if "gemm" in probes:
+        for shape, (n, k) in (("qkv_proj", (512, 256)), ("down_proj", (256, 768))):
+            for m in (1, 16, 256):
+                flops = 2 * m * n * k
+                append_record(raw, _record("gemm", f"{shape}{m}", {"M": m, "N": n, "K": k, "shape": shape,
+                                                                   "impl": "torch", "dtype": "bfloat16"},
+                                           flops / (min(m, 64) * 1e10 * speed), rng))
+    if "attention" in probes:
+        for ctx in (128, 512, 2048):
+            kv = 8 * ctx * 2 * 64 * 2 * 2
+            append_record(raw, _record("attention", f"d{ctx}", {"kind": "decode", "impl": "torch", "batch": 8,
+                                                                 "context": ctx}, kv / (0.02e12 * speed), rng,
+                                       {"bytes": kv}))
+            flops = 4 * 4 * 64 * ctx * ctx / 2
+            append_record(raw, _record("attention", f"p{ctx}", {"kind": "prefill", "impl": "torch", "batch": 1,
+                                                                 "tokens": ctx}, flops / (0.5e12 * speed), rng,
+                                       {"flops": flops}))
     if profile:
         save_profile(Profile(
             device=device, model={"name": model}, exclusive={"eager": costs},
@@ -60,3 +94,20 @@ def write_device(root: Path, slug: str, name: str, *, model: str = "tiny", speed
                                                                                      38e-6 / speed]}},
             provenance={"source": "synthetic test data"}), folder / "profile.json")
     return folder
+
+
+def write_scheduler(path: Path, *, speed: float = 1.0, device: str | None = None,
+                    cases: tuple[str, ...] = ("balanced c=64", "balanced c=256", "decode_heavy c=64")) -> Path:
+    """A scheduler summary document as `phasecal simulate` writes it: MB, EB and EB+ on each case."""
+    summaries = []
+    for i, case in enumerate(cases):
+        for j, policy in enumerate(("mb", "eb", "ebplus")):
+            thr = speed * 1000 * (1 + 0.1 * i) * (1 + 0.05 * ((i + j) % 3))
+            ttft, tpot = 0.5 / speed * (1 + j), 0.02 / speed * (3 - j)
+            summaries.append(PolicySummary(
+                policy=policy, workload=case, executed=False, num_requests=100, makespan_s=10.0,
+                throughput_tok_s=thr, output_tok_s=thr / 2, ttft_mean=ttft, ttft_p50=ttft, ttft_p90=2 * ttft,
+                ttft_p99=3 * ttft, tpot_mean=tpot, tpot_p50=tpot, tpot_p90=1.5 * tpot, tpot_p99=2 * tpot,
+                slo_attainment=0.9, slo={"ttft_s": 2.0, "tpot_s": 0.1}, preemptions=0, mode_switches=0,
+                steps=100, kv_peak_blocks=10, kv_blocks=100, wall_s=0.1, steps_per_s=1000.0))
+    return write_summary_json(summaries, path, {"device": device} if device else None)

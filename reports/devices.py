@@ -1,0 +1,324 @@
+"""Figures that compare devices: attained bandwidth, launch overhead, GEMM and attention rates.
+
+Measurements come from the probes' raw records (`probe` = bandwidth, launch, gemm, attention); each
+device is a panel, side by side. Ceilings are datasheet peaks (`phasecal.probes.peaks`) and the paper's
+H200 FlashAttention times (`results/reference/`), always labelled as published references.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from phasecal.probes.peaks import datasheet_peaks
+
+from .data import DeviceResults, Results, load_reference_json, reference_source, unique
+from .probe_points import attention_points, bandwidth_points, gemm_points, launch_points
+from .style import finish, legend, note, panel_grid, ref_label
+
+PAPER_ATTENTION = "eb_paper_attention_H200_pure.json"
+PEAKS_SOURCE = "probes/peaks.json"
+KERNEL_COLORS = {"copy": "C0", "scale": "C1", "add": "C2", "triad": "C3", "read": "C4", "write": "C5"}
+IMPL_STYLES = {"triton": "-", "cupy": "--", "torch": ":"}
+
+
+def peaks_of(d: DeviceResults) -> dict | None:
+    """The datasheet entry of a device: the one its fingerprint carries, else matched by name."""
+    return d.device.get("datasheet") or datasheet_peaks(d.device_name)
+
+
+def _missing(ax, d: DeviceResults, probe: str) -> None:
+    why = "CUDA only" if probe in ("launch",) and d.device.get("kind", "cpu") == "cpu" else "not measured"
+    note(ax, f"no {probe} data for {d.label}: {why}")
+
+
+def _cache_lines(ax, d: DeviceResults) -> None:
+    """Vertical lines at the device's last-level cache sizes (where the bandwidth knee should sit)."""
+    for key, name in (("l2_bytes", "L2"), ("l3_bytes", "L3")):
+        size = d.device.get(key)
+        if isinstance(size, int | float) and size > 0:
+            ax.axvline(size, color="0.5", lw=0.8, ls="-.", label=f"{name} size ({size / 2**20:.0f} MiB)")
+
+
+def bandwidth_sweep(results: Results) -> Figure:
+    """Attained bandwidth (TB/s) against working-set size, one panel per device, every kernel and
+    implementation; datasheet memory bandwidth as a published reference line."""
+    devices = results.devices
+    fig, axes = panel_grid(len(devices))
+    if not devices:
+        note(axes[0], f"no measured devices under {results.root}")
+    sources: list[str] = []
+    used_peaks = False
+    for ax, d in zip(axes, devices, strict=False):
+        pts = bandwidth_points(d)
+        if not pts:
+            _missing(ax, d, "bandwidth")
+            continue
+        sources += d.sources("bandwidth")
+        for kernel, impl in unique((p.kernel, p.impl) for p in pts):
+            series = sorted((p for p in pts if (p.kernel, p.impl) == (kernel, impl)), key=lambda p: p.working_set)
+            ax.plot([p.working_set for p in series], [p.tb_s for p in series], IMPL_STYLES.get(impl, "-."),
+                    marker=".", ms=3, lw=1, color=KERNEL_COLORS.get(kernel), label=f"{kernel} ({impl})")
+        _cache_lines(ax, d)
+        peaks = peaks_of(d)
+        if peaks and peaks.get("hbm_tb_s"):
+            used_peaks = True
+            ax.axhline(peaks["hbm_tb_s"], color="black", ls="--", lw=1,
+                       label=ref_label(f"datasheet {peaks['hbm_tb_s']} TB/s"))
+        ax.set_xscale("log")
+        ax.set_xlabel("working set (bytes)")
+        ax.set_ylabel("attained bandwidth (TB/s)")
+        ax.set_title(d.label, fontsize=9.5)
+        ax.grid(True, which="both", alpha=0.25)
+        legend(ax, ncol=2)
+    if used_peaks:
+        sources.append(PEAKS_SOURCE)
+    return finish(fig, "Attained memory bandwidth against working-set size (TB/s, bytes as BabelStream counts)",
+                  sources)
+
+
+def launch_overhead(results: Results) -> Figure:
+    """Launch overhead per device: eager launches (µs each, per implementation) against CUDA-Graph replay
+    (µs per node, fitted as a + b·nodes over the node sweep)."""
+    devices = results.devices
+    fig, axes = panel_grid(len(devices))
+    if not devices:
+        note(axes[0], f"no measured devices under {results.root}")
+    sources: list[str] = []
+    for ax, d in zip(axes, devices, strict=False):
+        pts = launch_points(d)
+        if not pts:
+            _missing(ax, d, "launch")
+            continue
+        sources += d.sources("launch")
+        rows = launch_summary(pts)
+        y = np.arange(len(rows))
+        ax.barh(y, [r[1] * 1e6 for r in rows], color=["C1" if "graph" in r[0] else "C0" for r in rows])
+        for yi, (_, v) in zip(y, rows, strict=True):
+            ax.text(v * 1e6, yi, f" {v * 1e6:.2f}", va="center", fontsize=8)
+        ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("µs per launch (eager) or per graph node (graph)")
+        ax.set_title(d.label, fontsize=9.5)
+        ax.grid(True, axis="x", alpha=0.25)
+    return finish(fig, "Kernel launch overhead, eager against CUDA Graph (µs; lower is better)", sources)
+
+
+def launch_summary(pts) -> list[tuple[str, float]]:
+    """(row label, seconds) per implementation and measure: eager medians at one node, graph cost per node."""
+    rows = []
+    for impl, measure in unique((p.impl, p.measure) for p in pts if p.mode == "eager"):
+        sel = [p for p in pts if p.mode == "eager" and p.impl == impl and p.measure == measure]
+        per = [p.median_s / max(p.nodes, 1) for p in sel]
+        rows.append((f"{impl} eager {measure}", float(np.median(per))))
+    for impl in unique(p.impl for p in pts if p.mode == "graph"):
+        sel = [p for p in pts if p.mode == "graph" and p.impl == impl]
+        nodes = np.array([p.nodes for p in sel], dtype=float)
+        times = np.array([p.median_s for p in sel])
+        if np.unique(nodes).size >= 2:
+            slope = float(np.polyfit(nodes, times, 1)[0])
+            rows.append((f"{impl} graph replay, per node", slope))
+        else:
+            rows.append((f"{impl} graph replay, per node", float(np.median(times / np.maximum(nodes, 1)))))
+    return rows
+
+
+def gemm_rates(results: Results) -> Figure:
+    """GEMM rate (TFLOP/s) against M (tokens in the step) for the model's linear shapes, per device, with
+    the datasheet dense bf16 peak as a published reference line."""
+    devices = results.devices
+    fig, axes = panel_grid(len(devices))
+    if not devices:
+        note(axes[0], f"no measured devices under {results.root}")
+    sources: list[str] = []
+    used_peaks = False
+    for ax, d in zip(axes, devices, strict=False):
+        pts = gemm_points(d)
+        if not pts:
+            _missing(ax, d, "gemm")
+            continue
+        sources += d.sources("gemm")
+        for i, shape in enumerate(unique(p.shape for p in pts)):
+            for impl in unique(p.impl for p in pts if p.shape == shape):
+                series = sorted((p for p in pts if p.shape == shape and p.impl == impl), key=lambda p: p.m)
+                ax.plot([p.m for p in series], [p.tflops for p in series], IMPL_STYLES.get(impl, "-."),
+                        marker="o", ms=3, lw=1, color=f"C{i % 10}", label=f"{shape} ({impl})")
+        peaks = peaks_of(d)
+        if peaks and peaks.get("bf16_dense_tflops"):
+            used_peaks = True
+            ax.axhline(peaks["bf16_dense_tflops"], color="black", ls="--", lw=1,
+                       label=ref_label(f"datasheet bf16 dense {peaks['bf16_dense_tflops']:g}"))
+        ax.set_xscale("log")
+        ax.set_xlabel("M = tokens in the step")
+        ax.set_ylabel("TFLOP/s")
+        dtypes = ", ".join(unique(p.dtype for p in pts if p.dtype))
+        ax.set_title(f"{d.label}" + (f"\n{dtypes}" if dtypes else ""), fontsize=9.5)
+        ax.grid(True, which="both", alpha=0.25)
+        legend(ax, fontsize=7)
+    if used_peaks:
+        sources.append(PEAKS_SOURCE)
+    return finish(fig, "GEMM rate against tokens per step (TFLOP/s = 2·M·N·K / time) for the model's linear layers",
+                  sources)
+
+
+def paper_attention_rates(results: Results) -> dict[str, list[tuple[float, float]]] | None:
+    """The paper's H200 FlashAttention times as rates: decode (context, KV-read TB/s), prefill (tokens, TFLOP/s).
+
+    Decode of `b` sequences at context c reads K and V: 2·b·c·kv_heads·head_dim·2 bytes (fp16). A causal
+    prefill of n tokens does 4·heads·head_dim·n²/2 FLOPs (QKᵀ and PV, half the square).
+    """
+    ref = load_reference_json(results, PAPER_ATTENTION)
+    if ref is None:
+        return None
+    args = ref["args"]
+    heads, kv_heads, dim, batch = args["num_heads"], args["num_kv_heads"], args["head_size"], args["batch_size"]
+    decode = [(row["context_len"], 2 * batch * row["context_len"] * kv_heads * dim * 2 / (row["time_ms"] / 1e3) / 1e12)
+              for row in ref["results"]["pure_decode"]]
+    prefill = [(row["seq_len"], 4 * heads * dim * row["seq_len"] ** 2 / 2 / (row["time_ms"] / 1e3) / 1e12)
+               for row in ref["results"]["pure_prefill"]]
+    return {"decode": decode, "prefill": prefill, "gpu": ref.get("gpu", "?"), "kernel": ref.get("kernel", "?")}
+
+
+def attention_rates(results: Results) -> Figure:
+    """Attention rates per device: decode as KV-read bandwidth (TB/s) against context, prefill as TFLOP/s
+    against prompt tokens; the paper's H200 FlashAttention figures as published reference points."""
+    devices = results.devices
+    fig, axes = panel_grid(2 * max(len(devices), 1), ncols=2)
+    paper = paper_attention_rates(results)
+    sources: list[str] = [reference_source(results, PAPER_ATTENTION)] if paper else []
+    if not devices:
+        note(axes[0], f"no measured devices under {results.root}")
+        note(axes[1], "no attention data")
+    for row, d in enumerate(devices):
+        ax_d, ax_p = axes[2 * row], axes[2 * row + 1]
+        pts = attention_points(d)
+        if pts:
+            sources += d.sources("attention")
+        for ax, kind in ((ax_d, "decode"), (ax_p, "prefill")):
+            mine = [p for p in pts if p.kind == kind]
+            if not mine:
+                note(ax, f"no {kind} attention data for {d.label}")
+                continue
+            for i, (impl, batch) in enumerate(unique((p.impl, p.batch) for p in mine)):
+                series = sorted((p for p in mine if (p.impl, p.batch) == (impl, batch)), key=lambda p: p.x)
+                ax.plot([p.x for p in series], [p.rate for p in series], "o-", ms=3, lw=1, color=f"C{i % 10}",
+                        label=f"{impl}, batch {batch}")
+            if paper:
+                px, py = zip(*paper[kind], strict=True)
+                ax.plot(px, py, "s--", ms=5, lw=0.8, **_ref_style(),
+                        label=ref_label(f"paper: {paper['kernel'].split(',')[0]} on {paper['gpu']}"))
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("KV context per sequence (tokens)" if kind == "decode" else "prompt tokens (causal)")
+            ax.set_ylabel("KV read (TB/s)" if kind == "decode" else "TFLOP/s")
+            ax.set_title(f"{d.label}\n{kind} attention", fontsize=9.5)
+            ax.grid(True, which="both", alpha=0.25)
+            legend(ax, fontsize=7)
+    return finish(fig, "Attention rates: decode as KV-read bandwidth (TB/s), prefill as TFLOP/s", sources)
+
+
+def _ref_style() -> dict:
+    return {"color": "black", "markerfacecolor": "none", "markeredgecolor": "black"}
+
+
+def device_summary(results: Results) -> Figure:
+    """Headline numbers side by side for every device: memory bandwidth (largest working set), launch
+    overhead eager vs graph, best GEMM rate; datasheet peaks of the same devices as hollow reference bars."""
+    fig, axes = panel_grid(3)
+    devices = results.devices
+    sources: list[str] = []
+    rows = headline_numbers(results)
+    panels = (("bandwidth_tb_s", "memory bandwidth, largest working set (TB/s)", "hbm_tb_s"),
+              ("launch_us", "launch overhead (µs; eager per launch, graph per node)", None),
+              ("gemm_tflops", "best GEMM rate (TFLOP/s)", "bf16_dense_tflops"))
+    for ax, (key, xlabel, peak_key) in zip(axes, panels, strict=True):
+        labels, values, colors, hatches = [], [], [], []
+        for d in devices:
+            h = rows[d.label]
+            if key == "launch_us":
+                for mode in ("eager", "graph"):
+                    if h.get(f"launch_{mode}_us") is not None:
+                        labels.append(f"{d.label}\n{mode}")
+                        values.append(h[f"launch_{mode}_us"])
+                        colors.append("C0" if mode == "eager" else "C1")
+                        hatches.append("")
+            elif h.get(key) is not None:
+                labels.append(d.label)
+                values.append(h[key])
+                colors.append("C0")
+                hatches.append("")
+            peaks = peaks_of(d)
+            if peak_key and peaks and peaks.get(peak_key):
+                labels.append(f"{peaks['id']} datasheet\n({REFERENCE_SHORT})")
+                values.append(peaks[peak_key])
+                colors.append("none")
+                hatches.append("//")
+        if not values:
+            note(ax, f"no data for {xlabel}")
+            continue
+        y = np.arange(len(values))
+        bars = ax.barh(y, values, color=colors, edgecolor=["black" if h else "none" for h in hatches])
+        for bar, hatch in zip(bars, hatches, strict=True):
+            bar.set_hatch(hatch)
+        for yi, v in zip(y, values, strict=True):
+            ax.text(v, yi, f" {v:.3g}", va="center", fontsize=8)
+        ax.set_yticks(y, labels, fontsize=7.5)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel, fontsize=8.5)
+        ax.grid(True, axis="x", which="both", alpha=0.25)
+        ax.margins(x=0.25)
+    for d in devices:
+        sources += d.sources("bandwidth") + d.sources("launch") + d.sources("gemm")
+    if any(peaks_of(d) for d in devices):
+        sources.append(PEAKS_SOURCE)
+    return finish(fig, "Device summary: bandwidth, launch overhead, GEMM rate (measured; hatched = published "
+                       "datasheet peaks)", sources)
+
+
+REFERENCE_SHORT = "published reference"
+
+
+def headline_numbers(results: Results) -> dict[str, dict]:
+    """Per device label: bandwidth at the largest working set (best kernel), eager launch (cheapest
+    implementation) and graph per-node cost (µs), best GEMM TFLOP/s. Missing measurements are None."""
+    out = {}
+    for d in results.devices:
+        h: dict = {"bandwidth_tb_s": None, "launch_eager_us": None, "launch_graph_us": None, "gemm_tflops": None}
+        bw = bandwidth_points(d)
+        if bw:
+            largest = max(p.working_set for p in bw)
+            h["bandwidth_tb_s"] = max(p.tb_s for p in bw if p.working_set >= largest / 2)
+        rows = launch_summary(launch_points(d))
+        eager = [v for label, v in rows if " eager " in label]
+        graph = [v for label, v in rows if "graph" in label]
+        h["launch_eager_us"] = min(eager) * 1e6 if eager else None
+        h["launch_graph_us"] = min(graph) * 1e6 if graph else None
+        gemm = gemm_points(d)
+        h["gemm_tflops"] = max(p.tflops for p in gemm) if gemm else None
+        out[d.label] = h
+    return out
+
+
+def headline_markdown(results: Results) -> str:
+    """A sentence per headline question (which device has the higher bandwidth, the lower launch
+    overhead, the faster GEMM), from the measurements; for the notebook's text."""
+    rows = headline_numbers(results)
+    if not rows:
+        return f"No measured devices under `{results.root.name}/`."
+    lines = ["| device · model | bandwidth (TB/s) | eager launch (µs) | graph per node (µs) | best GEMM (TFLOP/s) |",
+             "|---|---|---|---|---|"]
+    for label, h in rows.items():
+        cells = [f"{h[k]:.3g}" if h[k] is not None else "—" for k in
+                 ("bandwidth_tb_s", "launch_eager_us", "launch_graph_us", "gemm_tflops")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    verdicts = []
+    for key, what, best in (("bandwidth_tb_s", "highest bandwidth", max), ("launch_eager_us",
+                            "lowest eager launch overhead", min), ("gemm_tflops", "fastest GEMM", max)):
+        have = {label: h[key] for label, h in rows.items() if h[key] is not None}
+        if len(have) >= 2:
+            winner = best(have, key=have.get)
+            verdicts.append(f"- **{what}**: {winner} ({have[winner]:.3g})")
+        elif len(have) == 1:
+            verdicts.append(f"- {what}: only {next(iter(have))} measured it")
+    return "\n".join(lines + [""] + verdicts)
