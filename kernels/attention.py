@@ -30,7 +30,7 @@ from ._common import dot_precision, interpreting, next_pow2, parallel_units, req
 @triton.jit
 def _find_seq_idx(query_start_loc_ptr, q_block_global, num_seqs, BLOCK_Q: tl.constexpr):
     """The sequence owning q-block `q_block_global`; sequence s owns blocks from start_s // BLOCK_Q + s."""
-    left = 0
+    left: tl.int32 = 0
     right = num_seqs
     while left < right:
         mid = (left + right) // 2
@@ -317,13 +317,16 @@ def default_num_splits(num_seqs: int, num_kv_heads: int, max_context: int, devic
 def decode_attention(
     q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, seq_lens: torch.Tensor,
     block_tables: torch.Tensor, scale: float | None = None, num_splits: int | None = None,
+    max_seq_len: int | None = None,
 ) -> torch.Tensor:
     """One query per sequence over its paged KV (seq_lens include the query's own token), split-KV.
 
     q is `[num_seqs, num_heads, head_dim]`; returns a new tensor shaped like q. The keys of each
     sequence are cut into `num_splits` ranges that run as separate programs, then one reduction
-    launch combines them (none when num_splits == 1). Default: `default_num_splits`, sized from the
-    block table's capacity (no host sync on seq_lens).
+    launch combines them (none when num_splits == 1). Default: `default_num_splits`. The splits cover
+    `max_seq_len` keys when given (the caller knows it), else the block table's capacity
+    (block_tables.shape[1] * block_size): no host sync on seq_lens either way, but a table much wider
+    than the contexts leaves most splits empty.
     """
     _check_cache(q, k_cache, v_cache, block_tables)
     require(seq_lens.dim() == 1 and seq_lens.dtype == torch.int32, "seq_lens must be a 1-D int32 tensor")
@@ -335,7 +338,10 @@ def decode_attention(
     if num_seqs == 0:
         return out
     num_kv_heads, block_size = k_cache.shape[2], k_cache.shape[1]
-    max_context = block_tables.shape[1] * block_size
+    max_context = block_tables.shape[1] * block_size if max_seq_len is None else max_seq_len
+    require(1 <= max_context <= block_tables.shape[1] * block_size,
+            f"max_seq_len ({max_seq_len}) must be in 1..{block_tables.shape[1] * block_size} (the block table's "
+            "capacity) and at least every seq_lens entry")
     if num_splits is None:
         num_splits = default_num_splits(num_seqs, num_kv_heads, max_context, q.device)
     require(num_splits >= 1, f"num_splits must be >= 1, got {num_splits}")

@@ -39,7 +39,10 @@ def _stream_kernel(x_ptr, y_ptr, out_ptr, scalar, n, OP: tl.constexpr, BLOCK: tl
             out = scalar * x
         else:
             y = tl.load(y_ptr + offs, mask=mask).to(tl.float32)
-            out = x + y if OP == 2 else x + scalar * y
+            if OP == 2:
+                out = x + y
+            else:
+                out = x + scalar * y
         tl.store(out_ptr + offs, out.to(out_ptr.dtype.element_ty), mask=mask)
 
 

@@ -64,7 +64,7 @@ def test_long_context_decode_and_chunk(device):
     ref = paged_attention_ref(*batch.varlen_args())
     for splits in (None, 16):
         out = decode_attention(batch.q, batch.k_cache, batch.v_cache, batch.seq_lens, batch.block_tables,
-                               num_splits=splits)
+                               num_splits=splits, max_seq_len=4096)
         _check(out, ref, torch.float32)
     batch = make_paged_batch([(4000, 96)], 1, 1, 16, 16, torch.float32, device, seed=4)
     _check(unified_attention(*batch.varlen_args()), paged_attention_ref(*batch.varlen_args()), torch.float32)
@@ -87,6 +87,9 @@ def test_bad_inputs_raise_clear_errors(device):
                           batch.block_tables)
     with pytest.raises(ValueError, match="multiple of num_kv_heads"):
         unified_attention(batch.q[:, :3], batch.k_cache, batch.v_cache, *batch.varlen_args()[3:])
+    with pytest.raises(ValueError, match="max_seq_len"):
+        decode_attention(batch.q[:1], batch.k_cache, batch.v_cache, batch.seq_lens, batch.block_tables,
+                         max_seq_len=10**6)
     with pytest.raises(ValueError, match="one query per sequence"):
         decode_attention(batch.q, batch.k_cache, batch.v_cache, batch.seq_lens, batch.block_tables)
 
