@@ -271,13 +271,14 @@ class Thresholds:
 
 def derive_thresholds(
     profile: Profile, stats: WorkloadStats, *, n_form: str = "clt", alpha_mb: float | None = None,
-    mode: str = "eager",
+    mode: str = "eager", exact_k: bool = True,
 ) -> Thresholds:
     """θ₀, Δθ, θ*, N̂* (closed and CLT; `n_form` picks the one used), k̂, exact k*, and the crossover.
 
     Order: θ₀ from p₀·α_p/α_d; N̂*(θ₀) capped by max_num_seqs and concurrency gives N; Δθ at that N;
-    θ* = clip(θ₀ + Δθ); k̂ = round(θ*·N). α_MB, the fixed cost of an MB step in the crossover, is not
-    measured by the β_MB fit; by default it is α_p as in the authors' code (`alpha_mb` overrides).
+    θ* = clip(θ₀ + Δθ); k̂ = round(θ*·N). α_MB, the fixed cost of an MB step in the crossover: `alpha_mb`
+    if given, else the profile's `mixed.alpha` where its fit separates it, else α_p as in the authors' code.
+    `exact_k=False` skips the O(N) exact k* (the online selector does not need it).
     """
     if n_form not in ("clt", "closed"):
         raise ValueError(f"n_form must be 'clt' or 'closed', got {n_form!r}")
@@ -306,10 +307,15 @@ def derive_thresholds(
         n = max(1, min(n, stats.concurrency))
     d_theta = delta_theta(theta0, p0, hz.eta, c.beta_d, c.alpha_d, n)
     theta_star = min(max(theta0 + d_theta, THETA_CLIP[0]), THETA_CLIP[1])
-    k_exact = exact_k_geometric(c.alpha_p, c.alpha_d, c.beta_d, p0, n) if 0 < p0 < 1 else None
+    k_exact = exact_k_geometric(c.alpha_p, c.alpha_d, c.beta_d, p0, n) if exact_k and 0 < p0 < 1 else None
     r = stats.mu_o / (stats.mu_l + stats.mu_o)
     beta_eb = (c.beta_p * stats.mu_l + c.beta_d * stats.mu_o) / (stats.mu_l + stats.mu_o)
-    a_mb = c.alpha_p if alpha_mb is None else alpha_mb
+    if alpha_mb is not None:
+        a_mb, a_mb_source = alpha_mb, "given"
+    elif profile.mixed is not None and profile.mixed.alpha is not None:
+        a_mb, a_mb_source = profile.mixed.alpha, "profile mixed.alpha"
+    else:
+        a_mb, a_mb_source = c.alpha_p, "α_p (authors' default)"
     k0 = theta0 * n
     if profile.mixed is not None:
         beta_mb = profile.mixed.beta_mb(r)
@@ -324,7 +330,7 @@ def derive_thresholds(
         decision = "EB (no β_MB in profile)"
     return Thresholds(
         alpha_p=c.alpha_p, beta_p=c.beta_p, alpha_d=c.alpha_d, beta_d=c.beta_d, beta_mb_coeffs=coeffs,
-        alpha_mb=a_mb, alpha_mb_source="given" if alpha_mb is not None else "α_p (authors' default)",
+        alpha_mb=a_mb, alpha_mb_source=a_mb_source,
         mu_l=stats.mu_l, mu_o=stats.mu_o, p0=p0, eta=hz.eta, hazard_method=hz.method,
         kv_capacity_tokens=stats.kv_capacity_tokens, eps=stats.eps, max_num_seqs=stats.max_num_seqs,
         concurrency=stats.concurrency, rhs_x=x, theta0=theta0, delta_theta=d_theta, theta_star=theta_star,

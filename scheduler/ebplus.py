@@ -1,0 +1,85 @@
+"""EB+: the online selector. Starts in MB; every M completions it re-estimates the workload over a
+window, recomputes θ, N̂, k̂ and the crossover Δ, and switches MB→EB when Δ > δ, EB→MB when Δ < −3δ."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from ..fitting.profile import Profile
+from ..fitting.thresholds import WorkloadStats, derive_thresholds
+from .eb import ExclusiveBatching
+from .mb import MixedBatching
+from .request import Request
+from .state import Batch, SchedulerState
+
+
+@dataclass
+class SelectorSettings:
+    """The authors' M = 100 and window 500; δ relative to β_EB; cooldown and low-occupancy floor in requests."""
+
+    every: int = 100  # M: completions between decisions
+    window: int = 500  # completions the estimates are taken over
+    delta_rel: float = 0.05  # δ = delta_rel · β_EB (s/token)
+    cooldown: int = 200  # completions after a switch with no new decision
+    min_occupancy: float = 16.0  # mean requests in the system below which no decision is taken
+    eps: float = 0.01
+
+
+class EBPlus:
+    """MB or EB, chosen online from the crossover; `switches` counts mode changes, `decisions` logs them."""
+
+    name = "ebplus"
+
+    def __init__(self, profile: Profile, settings: SelectorSettings | None = None):
+        self.profile = profile
+        self.settings = settings or SelectorSettings()
+        self.mb = MixedBatching()
+        self.eb = ExclusiveBatching(0.05, 1)
+        self.mode = "mb"
+        self.switches = 0
+        self.decisions: list[dict] = []
+        self._lengths: deque[tuple[int, int]] = deque(maxlen=self.settings.window)
+        self._occupancy: deque[int] = deque(maxlen=self.settings.every)
+        self._completions = 0
+        self._last_switch = -(10**9)
+
+    def schedule(self, st: SchedulerState) -> Batch:
+        return (self.eb if self.mode == "eb" else self.mb).schedule(st)
+
+    def on_finish(self, req: Request, st: SchedulerState) -> None:
+        self._lengths.append((req.prompt_len, req.output_len))
+        self._occupancy.append(len(st.running) + len(st.waiting))  # running still holds the finished one
+        self._completions += 1
+        if self._completions % self.settings.every == 0:
+            self._decide(st)
+
+    def _decide(self, st: SchedulerState) -> None:
+        s = self.settings
+        if self._completions - self._last_switch < s.cooldown:
+            return
+        occupancy = sum(self._occupancy) / len(self._occupancy)
+        if occupancy < s.min_occupancy or self.profile.mixed is None:
+            return
+        outs = tuple(o for _, o in self._lengths)
+        stats = WorkloadStats(
+            mu_l=sum(p for p, _ in self._lengths) / len(self._lengths), mu_o=sum(outs) / len(outs),
+            max_num_seqs=st.config.max_num_seqs, kv_capacity_tokens=st.config.kv_capacity_tokens, eps=s.eps,
+            concurrency=max(1, round(occupancy)), output_lengths=outs,
+        )
+        th = derive_thresholds(self.profile, stats, exact_k=False)
+        self.eb.set_thresholds(th.theta_star, max(1, min(th.n_star_clt, st.config.max_num_seqs)))
+        delta = s.delta_rel * th.beta_eb
+        new = self.mode
+        if self.mode == "mb" and th.crossover_delta > delta:
+            new = "eb"
+        elif self.mode == "eb" and th.crossover_delta < -3 * delta:
+            new = "mb"
+        self.decisions.append({"completions": self._completions, "occupancy": occupancy, "n": th.n,
+                               "theta": th.theta_star, "delta": th.crossover_delta, "mode": new})
+        if new != self.mode:
+            self.mode = new
+            self.switches += 1
+            self._last_switch = self._completions
+            if new == "eb":
+                self.eb.enter(st)

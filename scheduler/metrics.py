@@ -1,0 +1,117 @@
+"""Per-request and per-run metrics: throughput, TTFT/TPOT percentiles, SLO attainment; CSV and JSON out."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .simulator import EngineResult
+
+
+@dataclass
+class SLO:
+    """A request meets the SLO when its TTFT and its TPOT are both at most these (seconds)."""
+
+    ttft_s: float = 2.0
+    tpot_s: float = 0.1
+
+
+@dataclass
+class PolicySummary:
+    """One policy on one workload. Throughput counts input + output tokens over the makespan."""
+
+    policy: str
+    workload: str
+    executed: bool
+    num_requests: int
+    makespan_s: float
+    throughput_tok_s: float
+    output_tok_s: float
+    ttft_mean: float
+    ttft_p50: float
+    ttft_p90: float
+    ttft_p99: float
+    tpot_mean: float
+    tpot_p50: float
+    tpot_p90: float
+    tpot_p99: float
+    slo_attainment: float
+    slo: dict
+    preemptions: int
+    mode_switches: int
+    steps: int
+    kv_peak_blocks: int
+    kv_blocks: int
+    wall_s: float
+    steps_per_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _pct(x: np.ndarray, q: float) -> float:
+    return float(np.percentile(x, q)) if x.size else float("nan")
+
+
+def summarize(result: EngineResult, workload_name: str, slo: SLO | None = None) -> PolicySummary:
+    """Summary of a finished run."""
+    slo = slo or SLO()
+    reqs = result.requests
+    ttft = np.array([r.first_token_time - r.arrival for r in reqs])
+    tpot_all = np.array([(r.finish_time - r.first_token_time) / (r.output_len - 1) if r.output_len > 1 else 0.0
+                         for r in reqs])
+    tpot = np.array([t for t, r in zip(tpot_all, reqs, strict=True) if r.output_len > 1])
+    tokens = sum(r.prompt_len + r.output_len for r in reqs)
+    out = sum(r.output_len for r in reqs)
+    span = result.makespan
+    met = float(np.mean((ttft <= slo.ttft_s) & (tpot_all <= slo.tpot_s)))
+    return PolicySummary(
+        policy=result.policy, workload=workload_name, executed=result.executed, num_requests=len(reqs),
+        makespan_s=span, throughput_tok_s=tokens / span, output_tok_s=out / span,
+        ttft_mean=float(ttft.mean()), ttft_p50=_pct(ttft, 50), ttft_p90=_pct(ttft, 90), ttft_p99=_pct(ttft, 99),
+        tpot_mean=float(tpot.mean()) if tpot.size else float("nan"), tpot_p50=_pct(tpot, 50),
+        tpot_p90=_pct(tpot, 90), tpot_p99=_pct(tpot, 99), slo_attainment=met, slo=asdict(slo),
+        preemptions=result.preemptions, mode_switches=result.mode_switches, steps=result.steps,
+        kv_peak_blocks=result.kv_peak_blocks, kv_blocks=result.kv_blocks, wall_s=result.wall_s,
+        steps_per_s=result.steps / result.wall_s if result.wall_s > 0 else float("inf"),
+    )
+
+
+REQUEST_COLUMNS = ("rid", "arrival_s", "prompt_tokens", "output_tokens", "first_token_s", "finish_s", "ttft_s",
+                   "tpot_s", "preemptions")
+
+
+def write_requests_csv(result: EngineResult, path: str | os.PathLike) -> Path:
+    """One row per request (atomic write)."""
+    rows = []
+    for r in result.requests:
+        tpot = (r.finish_time - r.first_token_time) / (r.output_len - 1) if r.output_len > 1 else ""
+        rows.append((r.rid, r.arrival, r.prompt_len, r.output_len, r.first_token_time, r.finish_time,
+                     r.first_token_time - r.arrival, tpot, r.preemptions))
+    return _atomic(path, lambda f: (csv.writer(f).writerow(REQUEST_COLUMNS), csv.writer(f).writerows(rows)))
+
+
+def write_summary_json(summaries: list[PolicySummary], path: str | os.PathLike, extra: dict | None = None) -> Path:
+    """The summaries (and any context in `extra`) as one JSON document (atomic write)."""
+    doc = {**(extra or {}), "policies": [s.to_dict() for s in summaries]}
+    return _atomic(path, lambda f: json.dump(doc, f, indent=2, default=str))
+
+
+def _atomic(path: str | os.PathLike, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,117 @@
+"""Public entry points: build policies from a profile and a workload, simulate (and optionally execute) them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..fitting.profile import Profile
+from ..fitting.thresholds import Thresholds, WorkloadStats, derive_thresholds
+from .eb import ExclusiveBatching
+from .ebplus import EBPlus, SelectorSettings
+from .mb import MixedBatching, PrefillFirst
+from .metrics import SLO, PolicySummary, summarize
+from .simulator import EngineResult, SimulatedExecutor, run_engine
+from .state import EngineConfig
+from .workloads import Workload, workload_from_spec
+
+POLICIES = ("mb", "pf", "eb", "ebplus")
+EXECUTED_KV_TOKENS = 65536  # default KV cache of an executed run when the config gives none (memory is real there)
+
+
+def workload_stats(workload: Workload, config: EngineConfig, eps: float = 0.01) -> WorkloadStats:
+    """The threshold inputs of a workload known in advance: its mean lengths and output-length sample."""
+    conc = max(workload.concurrency) if workload.concurrency is not None else None
+    return WorkloadStats(mu_l=workload.mean_prompt, mu_o=workload.mean_output, max_num_seqs=config.max_num_seqs,
+                         kv_capacity_tokens=config.kv_capacity_tokens, eps=eps, concurrency=conc,
+                         output_lengths=tuple(workload.output_lens[:20000]))
+
+
+def make_policy(name: str, profile: Profile, thresholds: Thresholds, selector: SelectorSettings | None = None):
+    """A fresh policy object. EB takes θ* and N from `thresholds` (derived offline from the workload)."""
+    if name == "mb":
+        return MixedBatching()
+    if name == "pf":
+        return PrefillFirst()
+    if name == "eb":
+        return ExclusiveBatching(thresholds.theta_star, thresholds.n)
+    if name == "ebplus":
+        return EBPlus(profile, selector)
+    raise ValueError(f"unknown policy {name!r}: choose from {', '.join(POLICIES)} (or 'all')")
+
+
+def parse_policies(spec: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """'all', 'mb,eb' or a sequence of names -> validated tuple."""
+    names = POLICIES if spec == "all" else tuple(spec.split(",")) if isinstance(spec, str) else tuple(spec)
+    for n in names:
+        if n not in POLICIES:
+            raise ValueError(f"unknown policy {n!r}: choose from {', '.join(POLICIES)} or 'all'")
+    return names
+
+
+@dataclass
+class PolicyRun:
+    """One policy's simulated run, and its executed run when asked for (with the throughput gap)."""
+
+    simulated: PolicySummary
+    simulated_result: EngineResult
+    executed: PolicySummary | None = None
+    executed_result: EngineResult | None = None
+
+    @property
+    def throughput_gap(self) -> float | None:
+        """(executed − simulated) / simulated throughput; None when not executed."""
+        if self.executed is None:
+            return None
+        return self.executed.throughput_tok_s / self.simulated.throughput_tok_s - 1
+
+
+@dataclass
+class SimulationReport:
+    workload: str
+    config: EngineConfig
+    thresholds: Thresholds
+    runs: dict[str, PolicyRun] = field(default_factory=dict)
+
+    def summaries(self) -> list[PolicySummary]:
+        return [r.simulated for r in self.runs.values()]
+
+
+def simulate(profile: Profile, workload: Workload | str, policies=("mb", "eb"), *, execute: bool = False,
+             config: EngineConfig | None = None, seed: int = 0, slo: SLO | None = None,
+             selector: SelectorSettings | None = None, fast_forward: bool = True,
+             device: str | None = None) -> SimulationReport:
+    """Simulate each policy on `workload` (a Workload or a spec such as 'balanced:c=512'); with `execute`,
+    also run the synthetic model of `profile.model['name']` for real on `device` (default: cuda if
+    available, else cpu) under the same policy code and report the throughput gap."""
+    if isinstance(workload, str):
+        workload = workload_from_spec(workload, seed=seed)
+    names = parse_policies(policies)
+    config = config or EngineConfig()
+    if execute and config.kv_capacity_tokens is None:
+        config = EngineConfig(config.max_num_seqs, config.token_budget, config.block_size, EXECUTED_KV_TOKENS,
+                              config.decode_graph)
+    config = config.resolved(profile)
+    th = derive_thresholds(profile, workload_stats(workload, config))
+    report = SimulationReport(workload.name, config, th)
+    for name in names:
+        res = run_engine(make_policy(name, profile, th, selector), SimulatedExecutor(profile, config.decode_graph),
+                         workload, config, fast_forward=fast_forward)
+        run = PolicyRun(summarize(res, workload.name, slo), res)
+        if execute:
+            from .executed import ExecutedExecutor  # torch only on this path
+
+            ex = ExecutedExecutor(profile, config, device=device, seed=seed)
+            eres = run_engine(make_policy(name, profile, th, selector), ex, workload, config)
+            run.executed, run.executed_result = summarize(eres, workload.name, slo), eres
+        report.runs[name] = run
+    return report
+
+
+def compare_policies(profile: Profile, workload: Workload | str = "azure_conv", policies=("mb", "eb"),
+                     seed: int = 0, config: EngineConfig | None = None) -> list[PolicySummary]:
+    """Simulated summaries of `policies` on one workload (default: the bundled Azure conversation trace).
+
+    For `phasecal run`: a few seconds at most on one core (the whole Azure trace simulates in about a
+    second per policy). `workload` is a Workload or a spec string (see workloads.workload_from_spec).
+    """
+    return simulate(profile, workload, policies, seed=seed, config=config).summaries()
