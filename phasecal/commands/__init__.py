@@ -1,0 +1,1 @@
+"""The CLI commands, one module each; phasecal/cli.py registers them."""
