@@ -178,9 +178,12 @@ def marginal_costs(model: StepModel, steps: Sequence[MeasuredStep]) -> dict:
     return out
 
 
-PEAK_FLOPS_KEYS = ("peak_bf16_tflops", "gemm_bf16_tflops", "peak_tflops")
-BANDWIDTH_KEYS = ("hbm_tbps", "copy_tbps", "bandwidth_tbps")
-DTYPE_BYTES = {"bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "float32": 4, "fp32": 4}
+DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
+
+
+def _ceiling_ratio(flops: object, bandwidth: object) -> float | None:
+    ok = all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in (flops, bandwidth))
+    return flops / bandwidth if ok else None
 
 
 def ridge_point(device: dict, dtype: str | None, roofline: dict[str, float] | None,
@@ -189,7 +192,9 @@ def ridge_point(device: dict, dtype: str | None, roofline: dict[str, float] | No
     reported when >= 2 measured token counts lie on each side of it) beside the device's peak FLOP/s over
     bandwidth. A linear layer of P weights at `dtype` does 2*P FLOPs per token and reads P*bytes: its
     arithmetic intensity at n tokens is 2n/bytes FLOP/byte, so the device ridge in tokens is
-    (peak/bandwidth)*bytes/2. Ceilings absent from the fingerprint leave it None."""
+    (FLOP/byte)*bytes/2. The ceilings come from the fingerprint's `datasheet` (bf16_dense_tflops over
+    hbm_tb_s) and its `measured` entry (bf16_gemm_tflops over copy_tb_s); absent ones leave None (CPUs).
+    """
     out: dict = {"fitted_tokens": None, "device_flop_per_byte": None, "device_tokens": None}
     if roofline is not None and roofline.get("t_token", 0) > 0:
         knee, distinct = roofline["knee_tokens"], np.unique(tokens)
@@ -199,11 +204,13 @@ def ridge_point(device: dict, dtype: str | None, roofline: dict[str, float] | No
         else:
             out["fitted_note"] = (f"no knee inside the measured {distinct[0]:g}..{distinct[-1]:g} tokens: "
                                   + ("weight-read bound throughout" if above < 2 else "compute-bound throughout"))
-    flops = next((device[k] for k in PEAK_FLOPS_KEYS if isinstance(device.get(k), int | float)), None)
-    bandwidth = next((device[k] for k in BANDWIDTH_KEYS if isinstance(device.get(k), int | float)), None)
-    if flops and bandwidth:
-        width = DTYPE_BYTES.get(str(dtype).lower().removeprefix("torch."), 2)
-        out["device_flop_per_byte"] = flops / bandwidth
-        out["device_tokens"] = flops / bandwidth * width / 2
-        out["dtype_bytes"] = width
+    sheet = device.get("datasheet") or {}
+    measured = sheet.get("measured") or {}
+    width = DTYPE_BYTES.get(str(dtype).removeprefix("torch."), 2)
+    for label, ratio in (("device", _ceiling_ratio(sheet.get("bf16_dense_tflops"), sheet.get("hbm_tb_s"))),
+                         ("measured", _ceiling_ratio(measured.get("bf16_gemm_tflops"), measured.get("copy_tb_s")))):
+        if ratio is not None:
+            out[f"{label}_flop_per_byte"] = ratio
+            out[f"{label}_tokens"] = ratio * width / 2
+            out["dtype_bytes"] = width
     return out

@@ -23,7 +23,7 @@ from .families import FAMILIES, FAMILY_DOCS, PARAMETRIC, FittedFamily, fit_famil
 from .features import FEATURE_DOCS, step_features
 from .profile import FamilyScore, Profile, StepModel
 
-SOFTWARE_KEYS = ("python", "torch", "triton", "cupy", "numpy", "cuda", "driver", "platform", "phasecal")
+SOFTWARE_KEYS = ("cuda_runtime", "cudnn", "driver", "os")  # beside the fingerprint's `versions`
 
 
 def _int_list(value: object, where: str, what: str) -> list:
@@ -174,7 +174,7 @@ def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str =
     if graph_fit is not None:  # graph steps are plotted in-sample: their grid is too small to hold out
         points += [_point_row(s, graph_fit, None) for s in graph]
     device = dict(header.device)
-    software = {k: device[k] for k in SOFTWARE_KEYS if k in device} | dict(device.get("software", {}))
+    software = dict(device.get("versions") or {}) | {k: device[k] for k in SOFTWARE_KEYS if k in device}
     return Profile(
         device=device, model=model, exclusive=exclusive, step_model=step_model, mixed=mixed,
         families=scores, derived=derived, software=software, probe_settings=dict(header.settings),

@@ -47,7 +47,7 @@ def write_raw(path: Path, model: StepModel | Callable, noise: float = 0.01, seed
     (prefill, decode, tags) -> seconds.
     """
     rng = random.Random(seed)
-    append_record(path, RunHeader(device=device or {"name": "synthetic-cpu", "kind": "cpu", "torch": "x"},
+    append_record(path, RunHeader(device=device or {"name": "synthetic-cpu", "kind": "cpu", "versions": {"torch": "x"}},
                                   settings={"dtype": "float32"}, model={"name": "tiny"}, command="synthetic"))
     for i, (prefill, decode, tags) in enumerate(steps if steps is not None else grid()):
         graph = tags.get("graph", False)
