@@ -1,0 +1,50 @@
+"""The executed executor: each scheduled step really runs the synthetic model (kernels/model.py) on the
+local GPU or CPU, over a paged KV cache indexed by the scheduler's own block tables, and the clock
+advances by the measured wall time of the step (host preparation included, as in an engine).
+Torch is imported here only, so the simulated path stays torch-free."""
+
+from __future__ import annotations
+
+import time
+
+from ..fitting.profile import Profile
+from .state import Batch, EngineConfig, SchedulerState
+
+
+def catalog_name(profile: Profile) -> str:
+    """The catalog model of a profile: its `model.name` without an organisation prefix ('Qwen/Qwen3-8B')."""
+    return str(profile.model["name"]).split("/")[-1]
+
+
+class ExecutedExecutor:
+    """Runs batches on `SyntheticModel(shape of the profile's model)`; `step` returns measured seconds."""
+
+    can_fast_forward = False
+
+    def __init__(self, profile: Profile, config: EngineConfig, device: str | None = None, dtype=None,
+                 seed: int = 0, warmup: bool = True):
+        import torch
+
+        from ..kernels.catalog import get_model_shape
+        from ..kernels.model import SeqChunk, SyntheticModel
+
+        self._torch, self._chunk = torch, SeqChunk
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if dtype is None:
+            dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        self.model = SyntheticModel(get_model_shape(catalog_name(profile)), device=self.device, dtype=dtype,
+                                    num_blocks=config.num_blocks, block_size=config.block_size, seed=seed)
+        self.step_times: list[float] = []
+        if warmup:  # first calls compile kernels and touch lazy state: keep that out of the measured steps
+            n = max(1, min(config.num_blocks, 4))
+            for _ in range(2):
+                self.model.forward([SeqChunk(0, min(32, n * config.block_size), list(range(n)))])
+
+    def step(self, batch: Batch, st: SchedulerState) -> float:
+        chunks = [self._chunk(r.num_computed, q, st.kv.table(r)) for r, q in batch.prefill]
+        chunks += [self._chunk(r.num_computed, 1, st.kv.table(r)) for r in batch.decode]
+        t0 = time.perf_counter()
+        self.model.forward(chunks).tolist()  # .tolist() waits for the device: the step is done
+        dt = time.perf_counter() - t0
+        self.step_times.append(dt)
+        return dt

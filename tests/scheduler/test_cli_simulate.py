@@ -1,0 +1,31 @@
+"""`phasecal simulate`: side-by-side table, files written, bad input -> one line on stderr and exit 2."""
+
+import json
+
+from typer.testing import CliRunner
+
+from phasecal.cli import app
+from phasecal.fitting.profile import save_profile
+
+
+def test_simulate_prints_policies_and_writes_files(tmp_path, h200_profile):
+    prof = save_profile(h200_profile, tmp_path / "p.json")
+    res = CliRunner().invoke(app, ["simulate", "-p", str(prof), "-w", "balanced:c=32:n=80", "--policy", "mb,eb",
+                                   "--kv-tokens", "60000", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "throughput (tok/s)" in res.output and "crossover at N = 32" in res.output
+    doc = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [p["policy"] for p in doc["policies"]] == ["mb", "eb"]
+    assert (tmp_path / "out" / "requests_eb.csv").read_text().count("\n") == 81
+
+
+def test_simulate_bad_input_exit_2(tmp_path, h200_profile):
+    prof = save_profile(h200_profile, tmp_path / "p.json")
+    runner = CliRunner()
+    for args, msg in ((["-w", "nope"], "unknown workload"), (["--policy", "xx"], "unknown policy"),
+                      (["-w", "balanced:c=4:n=4", "--kv-tokens", "64"], "KV tokens")):
+        res = runner.invoke(app, ["simulate", "-p", str(prof), *args])
+        assert res.exit_code == 2, res.output
+        assert msg in res.output  # CliRunner mixes stderr into output
+    res = runner.invoke(app, ["simulate", "-p", str(tmp_path / "missing.json")])
+    assert res.exit_code == 2 and "no such profile" in res.output
