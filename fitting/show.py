@@ -100,6 +100,7 @@ def plot_predicted_vs_measured(profile: Profile, png: str | os.PathLike) -> Path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     fig, ax = plt.subplots(figsize=(5.5, 5))
     groups: dict[str, list[tuple[float, float]]] = {}
@@ -111,8 +112,13 @@ def plot_predicted_vs_measured(profile: Profile, png: str | os.PathLike) -> Path
     lo = min(min(p["measured_s"], p["fitted_s"]) for p in profile.points) * 1e3 * 0.8
     hi = max(max(p["measured_s"], p["fitted_s"]) for p in profile.points) * 1e3 * 1.25
     ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
+    in_sample = "; graph in-sample" if any(p.get("graph") for p in profile.points) else ""
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured step time (ms)",
-           ylabel="predicted step time (ms, held out; graph in-sample)")
+           ylabel=f"predicted step time (ms, held out{in_sample})")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FormatStrFormatter("%g"))
+        axis.set_minor_formatter(NullFormatter())
     family = profile.step_model.family if profile.step_model else "?"
     ax.set_title(f"{profile.device.get('name')} / {profile.model.get('name')}: {family}", fontsize=9)
     ax.legend(fontsize=7)
