@@ -1,0 +1,34 @@
+"""The phasecal command line: a thin front door over probes, fitting, scheduler and reports."""
+
+from __future__ import annotations
+
+import typer
+
+from phasecal import __version__
+from phasecal.commands import fit, probe, report, run, simulate
+from phasecal.errors import cli_errors
+
+app = typer.Typer(
+    name="phasecal",
+    help="What an LLM inference step costs on this accelerator, and how to schedule for it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"phasecal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    """phasecal: probe the device, fit its step-cost model, derive EB thresholds, simulate schedulers."""
+
+
+for name, fn in [("run", run.run), ("probe", probe.probe), ("fit", fit.fit), ("show", fit.show),
+                 ("simulate", simulate.simulate), ("report", report.report)]:
+    app.command(name)(cli_errors(fn))

@@ -1,0 +1,56 @@
+"""What `phasecal run` prints at the end: the fitted costs, the model's held-out error, EB vs MB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from phasecal.fitting.profile import Profile
+from phasecal.scheduler.metrics import write_summary_json
+from phasecal.scheduler.run import SimulationReport
+
+
+def write_schedule(report: SimulationReport, path: Path) -> Path:
+    """The simulated policy summaries with the thresholds EB used (atomic JSON)."""
+    return write_summary_json(report.summaries(), path,
+                              extra={"workload": report.workload, "thresholds": report.thresholds.to_dict()})
+
+
+def print_summary(profile: Profile, report: SimulationReport, console: Console) -> None:
+    """Three small tables: exclusive-step costs, model families by held-out error, MB against EB."""
+    dev, model = profile.device.get("name", "?"), profile.model.get("name", "?")
+    costs = Table(title=f"Step costs · {model} on {dev}")
+    for col in ("mode", "α_p (ms)", "β_p (µs/token)", "α_d (ms)", "β_d (µs/seq)"):
+        costs.add_column(col, justify="right")
+    for mode, c in profile.exclusive.items():
+        costs.add_row(mode, f"{c.alpha_p * 1e3:.3f}", f"{c.beta_p * 1e6:.2f}", f"{c.alpha_d * 1e3:.3f}",
+                      f"{c.beta_d * 1e6:.2f}")
+    console.print(costs)
+
+    chosen = profile.step_model.family if profile.step_model else None
+    fams = Table(title="Step-time model families (held-out MAPE, %)")
+    for col in ("family", "k-fold", "extrapolation", "points"):
+        fams.add_column(col, justify="right")
+    for f in profile.families:
+        name = f"{f.name} ✓" if f.name == chosen else f.name
+        fams.add_row(name, _pct(f.cv_mape), _pct(f.extrap_mape), str(f.n_points))
+    console.print(fams)
+
+    th = report.thresholds
+    eb = Table(title=f"Exclusive vs mixed batching · {report.workload} (μ_L {th.mu_l:.0f}, μ_O {th.mu_o:.0f})")
+    for col in ("policy", "throughput (tok/s)", "TTFT p50 (s)", "TPOT p50 (ms)", "preemptions", "steps"):
+        eb.add_column(col, justify="right")
+    for s in report.summaries():
+        eb.add_row(s.policy, f"{s.throughput_tok_s:,.0f}", f"{s.ttft_p50:.3f}", f"{s.tpot_p50 * 1e3:.2f}",
+                   str(s.preemptions), str(s.steps))
+    console.print(eb)
+    console.print(f"EB thresholds: θ₀ = {th.theta0:.4f}, θ* = {th.theta_star:.4f}, N = {th.n} "
+                  f"(N̂* {th.n_star_form}: {th.n_star_clt if th.n_star_form == 'clt' else th.n_star_closed}), "
+                  f"k̂ = {th.k_hat}; crossover predicts [bold]{th.decision}[/]"
+                  + (f" (Δ = {th.crossover_delta:.3g} s/token)" if th.crossover_delta is not None else ""))
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
