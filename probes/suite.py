@@ -93,7 +93,7 @@ def _check_resumable(path: Path, header: RunHeader) -> None:
         mismatches.append(f"device {old.device.get('name')!r} vs {header.device.get('name')!r}")
     if (old.model or {}).get("name") != (header.model or {}).get("name"):
         mismatches.append(f"model {(old.model or {}).get('name')!r} vs {(header.model or {}).get('name')!r}")
-    for k in ("dtype", "threads"):
+    for k in ("dtype", "threads", "clock"):
         if old.settings.get(k) != header.settings.get(k):
             mismatches.append(f"{k} {old.settings.get(k)!r} vs {header.settings.get(k)!r}")
     if mismatches:
@@ -142,7 +142,9 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     rule = stop_rule(device.type, config.quick)
     llc = fp.get("l2_bytes") if device.type == "cuda" else fp.get("l3_bytes") or fp.get("l2_bytes")
-    timer = Timer(device, nvml, flush_bytes=2 * (llc or 64 * 1024**2))
+    # one CPU thread: time the thread's CPU time, robust to other processes on a shared machine
+    cpu_clock = "thread" if device.type == "cpu" and threads == 1 else "wall"
+    timer = Timer(device, nvml, flush_bytes=2 * (llc or 64 * 1024**2), cpu_clock=cpu_clock)
     start = time.monotonic()
     deadline = start + 60 * config.budget_minutes if config.budget_minutes else None
     ctx = ProbeContext(device=device, timer=timer, rule=rule, shape=shape, nvml=nvml, fingerprint=fp,
@@ -150,7 +152,8 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
 
     path = raw_path_for(config.out_dir, fp["slug"], shape.name)
     settings = {"suite": config.suite, "quick": config.quick, "dtype": str(dtype).removeprefix("torch."),
-                "threads": threads, "stop_rule": asdict(rule), "budget_minutes": config.budget_minutes,
+                "threads": threads, "clock": "cuda events" if device.type == "cuda" else cpu_clock,
+                "stop_rule": asdict(rule), "budget_minutes": config.budget_minutes,
                 "nvml": "available" if nvml.available else f"unavailable: {nvml.reason}"}
     header = RunHeader(device=fp, settings=settings, model=shape.to_dict(), command=" ".join(sys.argv),
                        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))

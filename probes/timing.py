@@ -1,8 +1,11 @@
 """Timing harness: warm-up, then samples until an nvbench-style stopping rule says enough.
 
 On a GPU each sample is bracketed by CUDA events on the current stream; on the CPU by
-`time.perf_counter`. Warm-up runs first so compilation, autotuning and lazy loading stay out of the
-samples. Optional per sample, outside the timed region:
+`time.perf_counter` (wall) or, when torch runs on one thread, optionally by `time.thread_time`:
+the CPU time of the thread that does the work, equal to wall time on an idle machine but blind to
+the time other processes take the core away (a shared 2-core machine otherwise doubles samples).
+Warm-up runs first so compilation, autotuning and lazy loading stay out of the samples.
+Optional per sample, outside the timed region:
 - a cold-L2 flush (write a buffer larger than the last-level cache, as `triton.testing.do_bench` does);
 - a stream hold (a GPU spin kernel, like nvbench's blocking kernel) so that all launches of the
   timed function are queued before the start event fires: the sample is then device time only,
@@ -89,8 +92,14 @@ class Timing:
 class Timer:
     """Times callables on one device. Construct once per device and reuse (it calibrates lazily)."""
 
-    def __init__(self, device, nvml: NvmlSource | None = None, flush_bytes: int = 0):
+    def __init__(self, device, nvml: NvmlSource | None = None, flush_bytes: int = 0, cpu_clock: str = "wall"):
         import torch
+
+        if cpu_clock not in ("wall", "thread"):
+            raise ValueError(f"cpu_clock must be 'wall' or 'thread', got {cpu_clock!r}")
+        if cpu_clock == "thread" and torch.get_num_threads() != 1:
+            raise ValueError("cpu_clock='thread' needs torch.set_num_threads(1): other threads' work would be missed")
+        self.cpu_clock = time.thread_time if cpu_clock == "thread" else time.perf_counter
 
         self.device = torch.device(device)
         self.is_cuda = self.device.type == "cuda"
@@ -178,9 +187,9 @@ class Timer:
                 end.synchronize()
                 samples.append(start.elapsed_time(end) / 1e3)
             else:
-                t = time.perf_counter()
+                t = self.cpu_clock()
                 fn()
-                samples.append(time.perf_counter() - t)
+                samples.append(self.cpu_clock() - t)
             if self.nvml.available:
                 bits = self.nvml.reasons()
                 seen_bits |= bits
