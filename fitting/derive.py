@@ -108,8 +108,32 @@ def _step_share(s: MeasuredStep) -> tuple[int, float]:
     return budget, round(float(share), SHARE_DECIMALS)
 
 
-def fit_beta_mb(steps: Sequence[MeasuredStep], costs: ExclusiveCosts,
-                budget: int | None = None) -> tuple[MixedCost | None, dict]:
+def _share_betas(groups: dict[float, list[MeasuredStep]], over_budgets: bool,
+                 time_of) -> tuple[list[float], list[float], list[float]]:
+    """(shares, beta(r), alpha(r)) from the steps of each share, timed by `time_of(step)`."""
+    shares, betas, alphas = [], [], []
+    for r in sorted(groups):
+        tokens = np.array([s.features.n_p + s.features.n_d for s in groups[r]])
+        times = np.array([time_of(s) for s in groups[r]])
+        if over_budgets:
+            if np.unique(tokens).size < 2:
+                continue
+            reg = LinearRegression().fit(tokens[:, None], times, sample_weight=1 / times**2)
+            alphas.append(float(reg.intercept_))
+            betas.append(float(reg.coef_[0]))
+        else:
+            betas.append(float(np.mean(times / tokens)))
+        shares.append(r)
+    return shares, betas, alphas
+
+
+def _quadratic(shares: list[float], betas: list[float]) -> tuple[float, float, float]:
+    R = np.column_stack([np.ones(len(shares)), shares, np.square(shares)])
+    return tuple(float(v) for v in LinearRegression(fit_intercept=False).fit(R, betas).coef_)
+
+
+def fit_beta_mb(steps: Sequence[MeasuredStep], costs: ExclusiveCosts, budget: int | None = None,
+                model: StepModel | None = None) -> tuple[MixedCost | None, dict]:
     """beta_MB(r) = a + b*r + c*r^2 from the mixed grid; None (with the reason) where the grid cannot give it.
 
     The mixed grid runs steps of B tokens at decode share r (n_d = r*B decodes, the rest prefill). Steps
@@ -120,40 +144,37 @@ def fit_beta_mb(steps: Sequence[MeasuredStep], costs: ExclusiveCosts,
       per-step overhead out of beta_MB, as the paper's crossover (which has a separate alpha_MB) wants.
     - One budget: beta(r) = T/B, per-token cost including the amortised overhead, as the paper measured
       it (from throughput); alpha_MB is then unknown.
-    Then a least-squares quadratic in r through the beta(r). It needs >= 3 shares.
+    Then a least-squares quadratic in r through the beta(r). It needs >= 3 shares. With `model`, the same
+    is done on the step model's times of the same steps (`info["from_step_model"]`): a cross-check that
+    smooths the noise of a grid with few budgets.
     """
     mixed = [s for s in steps if s.grid == "mixed" or (s.features.n_p > 0 and s.features.n_d > 0)]
-    groups: dict[float, list[tuple[int, MeasuredStep]]] = defaultdict(list)
+    groups: dict[float, list[MeasuredStep]] = defaultdict(list)
+    budgets = set()
     for s in mixed:
         b, r = _step_share(s)
         if budget is None or b <= budget:
-            groups[r].append((b, s))
-    budgets = sorted({b for g in groups.values() for b, _ in g})
+            groups[r].append(s)
+            budgets.add(b)
     if not budgets:
         return None, {"note": "no mixed steps" + (f" with budget <= {budget}" if budget is not None else "")}
-    shares, betas, alphas = [], [], []
-    for r in sorted(groups):
-        tokens = np.array([s.features.n_p + s.features.n_d for _, s in groups[r]])
-        times = np.array([s.time_s for _, s in groups[r]])
-        if len(budgets) >= 2:
-            if np.unique(tokens).size < 2:
-                continue
-            reg = LinearRegression().fit(tokens[:, None], times, sample_weight=1 / times**2)
-            alphas.append(float(reg.intercept_))
-            betas.append(float(reg.coef_[0]))
-        else:
-            betas.append(float(np.mean(times / tokens)))
-        shares.append(r)
-    method = "slope over budgets" if len(budgets) >= 2 else "T/B at one budget"
-    info = {"method": method, "budgets": budgets, "shares": shares, "beta_mb_points": betas}
+    over_budgets = len(budgets) >= 2
+    shares, betas, alphas = _share_betas(groups, over_budgets, lambda s: s.time_s)
+    info = {"method": "slope over budgets" if over_budgets else "T/B at one budget", "budgets": sorted(budgets),
+            "shares": shares, "beta_mb_points": betas, "alpha_mb_points": alphas}
     if len(shares) < 3:
         info["note"] = f"beta_MB(r) needs >= 3 decode shares; the mixed grid gives {len(shares)}"
         return None, info
-    R = np.column_stack([np.ones(len(shares)), shares, np.square(shares)])
-    a, b, c = LinearRegression(fit_intercept=False).fit(R, betas).coef_
-    result = MixedCost(budget=int(budget if budget is not None else budgets[-1]), a=float(a), b=float(b),
-                       c=float(c), alpha=float(np.mean(alphas)) if alphas else None)
+    a, b, c = _quadratic(shares, betas)
+    result = MixedCost(budget=int(budget if budget is not None else max(budgets)), a=a, b=b, c=c,
+                       alpha=float(np.mean(alphas)) if alphas else None)
     result.crossover_share = crossover_share(result, costs)
+    if model is not None:
+        m_shares, m_betas, _ = _share_betas(groups, over_budgets, lambda s: predict_step_time(model, s.features))
+        if len(m_shares) >= 3:
+            m = MixedCost(result.budget, *_quadratic(m_shares, m_betas))
+            info["from_step_model"] = {"a": m.a, "b": m.b, "c": m.c, "beta_mb_points": m_betas,
+                                       "crossover_share": crossover_share(m, costs)}
     return result, info
 
 

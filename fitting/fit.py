@@ -161,7 +161,7 @@ def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str =
         except ValueError as e:
             derived["graph_step_model_note"] = str(e)
 
-    mixed, derived["beta_mb_fit"] = fit_beta_mb(eager, costs, budget)
+    mixed, derived["beta_mb_fit"] = fit_beta_mb(eager, costs, budget, step_model)
     derived["marginal_cost"] = marginal_costs(step_model, eager)
     model = dict(header.model) if header.model else {"name": "unknown"}
     model.setdefault("name", "unknown")
