@@ -55,6 +55,14 @@ def profile_tables(profile: Profile) -> list[Table]:
     tables = [head, excl]
     if profile.families:
         tables.append(fams)
+    docs = profile.derived.get("feature_docs")
+    if docs:
+        feats = Table(title="features of a step")
+        feats.add_column("feature")
+        feats.add_column("definition")
+        for name, doc in docs.items():
+            feats.add_row(name, doc)
+        tables.append(feats)
     for label, model in (("step model", profile.step_model), ("graph step model", profile.graph_step_model)):
         if model:
             coef = Table(title=f"{label} coefficients ({model.family}; seconds per unit of each feature)")
@@ -71,6 +79,11 @@ def profile_tables(profile: Profile) -> list[Table]:
         derived.add_row("β_MB(r) = a + b·r + c·r²", f"a {_us(m.a)}, b {_us(m.b)}, c {_us(m.c)} per token")
         derived.add_row("α_MB", _ms(m.alpha))
         derived.add_row("crossover share (β_MB(r) ≥ (1-r)β_p + rβ_d)", _num(m.crossover_share))
+        check = profile.derived.get("beta_mb_fit", {}).get("from_step_model")
+        if check:
+            derived.add_row("β_MB(r) from the step model (check)",
+                            f"a {_us(check['a'])}, b {_us(check['b'])}, c {_us(check['c'])}; "
+                            f"crossover {_num(check['crossover_share'])}")
     mc = profile.derived.get("marginal_cost", {})
     derived.add_row("marginal cost of a prefill token", _us(mc.get("prefill_s_per_token")))
     derived.add_row("marginal cost of a decode token", _us(mc.get("decode_s_per_token")))
