@@ -124,7 +124,7 @@ class Results:
     def summary(self) -> str:
         """One line per device and model: what was found."""
         if not self.devices:
-            return f"no measured devices under {self.root}"
+            return f"no measured devices under {self.root.name}/"
         lines = []
         for d in self.devices:
             counts = {}
@@ -143,6 +143,11 @@ def _relative(path: Path, root: Path) -> str:
         return str(Path(root.name) / path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+def _shorten(message: str, root: Path) -> str:
+    """A message with the results folder's absolute location cut to `results/...` (reports get committed)."""
+    return message.replace(str(root.parent) + os.sep, "")
 
 
 def _is_raw(path: Path) -> bool:
@@ -187,7 +192,7 @@ def load_results(root: str | os.PathLike | None = None) -> Results:
         try:
             header, points = read_raw(path)
         except RawFormatError as e:
-            problems.append(str(e))
+            problems.append(_shorten(str(e), root))
             continue
         entry(key).runs.append(RawRun(path, header, points))
 
@@ -198,7 +203,7 @@ def load_results(root: str | os.PathLike | None = None) -> Results:
         try:
             profile = load_profile(path)
         except ProfileError as e:
-            problems.append(str(e))
+            problems.append(_shorten(str(e), root))
             continue
         if key[0] == REFERENCE_DIR:
             references.append(ReferenceProfile(key[1], profile, path, root))
@@ -217,7 +222,7 @@ def load_reference_json(results: Results, name: str) -> dict | None:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        results.problems.append(f"{path}: not valid JSON ({e.msg})")
+        results.problems.append(f"{reference_source(results, name)}: not valid JSON ({e.msg})")
         return None
 
 

@@ -46,7 +46,7 @@ def bandwidth_sweep(results: Results) -> Figure:
     devices = results.devices
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no measured devices under {results.root}")
+        note(axes[0], f"no measured devices under {results.root.name}/")
     sources: list[str] = []
     used_peaks = False
     for ax, d in zip(axes, devices, strict=False):
@@ -83,7 +83,7 @@ def launch_overhead(results: Results) -> Figure:
     devices = results.devices
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no measured devices under {results.root}")
+        note(axes[0], f"no measured devices under {results.root.name}/")
     sources: list[str] = []
     for ax, d in zip(axes, devices, strict=False):
         pts = launch_points(d)
@@ -129,7 +129,7 @@ def gemm_rates(results: Results) -> Figure:
     devices = results.devices
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no measured devices under {results.root}")
+        note(axes[0], f"no measured devices under {results.root.name}/")
     sources: list[str] = []
     used_peaks = False
     for ax, d in zip(axes, devices, strict=False):
@@ -187,7 +187,7 @@ def attention_rates(results: Results) -> Figure:
     paper = paper_attention_rates(results)
     sources: list[str] = [reference_source(results, PAPER_ATTENTION)] if paper else []
     if not devices:
-        note(axes[0], f"no measured devices under {results.root}")
+        note(axes[0], f"no measured devices under {results.root.name}/")
         note(axes[1], "no attention data")
     for row, d in enumerate(devices):
         ax_d, ax_p = axes[2 * row], axes[2 * row + 1]

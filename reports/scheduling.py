@@ -159,7 +159,7 @@ def scheduler_throughput(results: Results) -> Figure:
     groups = _by_profile(load_scheduler_runs(results))
     fig, axes = panel_grid(len(groups), ncols=min(max(len(groups), 1), 2))
     if not groups:
-        note(axes[0], f"no scheduler summaries under {results.root}: run `phasecal simulate`")
+        note(axes[0], f"no scheduler summaries under {results.root.name}/: run `phasecal simulate`")
     sources = []
     for ax, (label, runs) in zip(axes, groups.items(), strict=False):
         sources += [r.source for r in runs]
@@ -175,7 +175,7 @@ def scheduler_latency(results: Results) -> Figure:
     groups = _by_profile(load_scheduler_runs(results))
     fig, axes = panel_grid(2 * max(len(groups), 1), ncols=2)
     if not groups:
-        note(axes[0], f"no scheduler summaries under {results.root}")
+        note(axes[0], f"no scheduler summaries under {results.root.name}/")
         note(axes[1], "no scheduler summaries")
     sources = []
     for row, (label, runs) in enumerate(groups.items()):

@@ -92,7 +92,7 @@ def step_time_vs_tokens(results: Results) -> Figure:
     fig, axes = panel_grid(2 * max(len(devices), 1), ncols=2)
     sources: list[str] = []
     if not devices:
-        note(axes[0], f"no step-probe records under {results.root}: run `phasecal run`")
+        note(axes[0], f"no step-probe records under {results.root.name}/: run `phasecal run`")
         note(axes[1], "no step-probe records")
     for row, d in enumerate(devices):
         steps = measured_steps(d)
@@ -159,7 +159,7 @@ def marginal_cost_vs_decode_share(results: Results) -> Figure:
     entries += [(r.label, r.profile, r.source, True) for r in results.references if r.profile.mixed]
     fig, axes = panel_grid(len(entries))
     if not entries:
-        note(axes[0], f"no profile with a mixed-step fit (β_MB) under {results.root}: run `phasecal fit`")
+        note(axes[0], f"no profile with a mixed-step fit (β_MB) under {results.root.name}/: run `phasecal fit`")
     sources = []
     for ax, (label, profile, source, is_ref) in zip(axes, entries, strict=False):
         sources.append(source)
@@ -180,8 +180,12 @@ def marginal_cost_vs_decode_share(results: Results) -> Figure:
         ax.set_xlabel("decode share r of the step's tokens")
         ax.set_ylabel("marginal cost per token (µs/token)")
         ax.set_xlim(0, 1)
-        verdict = ("mixed costs more than exclusive above the crossover" if mixed.crossover_share is not None
-                   else "no crossover: mixed never costs more per token")
+        if mixed.crossover_share is None:
+            verdict = "no crossover: a mixed step never costs more per token"
+        elif mixed.crossover_share == 0:
+            verdict = "crossover at r = 0: mixed costs more per token at every share"
+        else:
+            verdict = f"mixed costs more per token above r = {mixed.crossover_share:.0%}"
         ax.set_title(f"{label}" + (f" ({ref_label('calibration')})" if is_ref else "") + f"\n{verdict}",
                      fontsize=9)
         ax.grid(True, alpha=0.25)
@@ -205,7 +209,7 @@ def predicted_vs_measured(results: Results) -> Figure:
     devices = [d for d in results.with_profile() if d.points("step")]
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no device with both step records and a profile under {results.root}")
+        note(axes[0], f"no device with both step records and a profile under {results.root.name}/")
     sources = []
     for ax, d in zip(axes, devices, strict=False):
         sources += d.sources("step") + [d.profile_source()]
@@ -244,7 +248,7 @@ def model_error_by_family(results: Results) -> Figure:
     devices = [d for d in results.with_profile() if d.profile.families]
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no profile with a model-family error table under {results.root}")
+        note(axes[0], f"no profile with a model-family error table under {results.root.name}/")
     sources = []
     for ax, d in zip(axes, devices, strict=False):
         sources.append(d.profile_source())

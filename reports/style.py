@@ -21,6 +21,7 @@ REFERENCE = "published reference"
 REF_STYLE = {"color": "black", "markerfacecolor": "none", "markeredgecolor": "black"}
 PANEL_W, PANEL_H = 5.2, 3.8
 MAX_COLS = 3
+MIN_W = 7.5  # a lone panel still has room for its title and the footer
 
 
 def ref_label(what: str) -> str:
@@ -34,7 +35,7 @@ def panel_grid(n: int, *, ncols: int | None = None, sharey: bool = False) -> tup
     ncols = ncols or min(n, MAX_COLS)
     nrows = -(-n // ncols)
     # Figures are drawn on the Agg canvas directly, not through pyplot: no window, no global figure list.
-    fig = Figure(figsize=(PANEL_W * ncols, PANEL_H * nrows + 1.0))
+    fig = Figure(figsize=(max(PANEL_W * ncols, MIN_W), PANEL_H * nrows + 1.0))
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey)
     flat = list(axes.flat)
@@ -58,7 +59,7 @@ def finish(fig: Figure, title: str, sources: list[str], notes: list[str] | None 
     """Title the figure and list its data sources (and any notes) in a footer; returns the figure."""
     for ax in fig.axes:
         _plain_log_ticks(ax)
-    fig.suptitle(title, fontsize=12, fontweight="bold")
+    fig.suptitle(textwrap.fill(title, int(fig.get_figwidth() * 8.5)), fontsize=12, fontweight="bold")
     lines = ["Data: " + ("; ".join(dict.fromkeys(sources)) if sources else "none found")]
     lines += list(notes or [])
     width = int(fig.get_figwidth() * 16)
@@ -67,7 +68,8 @@ def finish(fig: Figure, title: str, sources: list[str], notes: list[str] | None 
     fig.text(0.01, 0.005, footer, fontsize=7.5, va="bottom", ha="left", color="0.25")
     height = fig.get_figheight()
     bottom = min(0.45, (0.18 * n_lines + 0.35) / height)
-    fig.tight_layout(rect=(0, bottom, 1, 1 - 0.35 / height))
+    top = 1 - (0.35 + 0.2 * fig.get_suptitle().count("\n")) / height
+    fig.tight_layout(rect=(0, bottom, 1, top))
     return fig
 
 

@@ -1,0 +1,36 @@
+"""Fixtures for the report tests: synthetic results folders built with the project's own writers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from synthetic import write_device, write_scheduler  # noqa: E402
+
+REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
+
+
+@pytest.fixture
+def two_devices(tmp_path: Path) -> Path:
+    """A results folder with a CPU (no launch data) and a faster CUDA device, profiles, scheduler runs, the
+    paper's attention reference, and a device folder whose files are corrupt (figures must still draw)."""
+    cpu = write_device(tmp_path, "cpu-test", "Test CPU", seed=0)
+    write_scheduler(cpu / "scheduler.json")
+    gpu = write_device(tmp_path, "nvidia-test-gpu", "NVIDIA Test GPU", kind="cuda", speed=20, seed=1,
+                       probes=("step", "bandwidth", "launch", "gemm", "attention"))
+    write_scheduler(gpu / "sched" / "summary.json", speed=20)
+    ref = REPO_RESULTS / "reference" / "eb_paper_attention_H200_pure.json"
+    (tmp_path / "reference").mkdir()
+    shutil.copy(ref, tmp_path / "reference")
+    bad = tmp_path / "broken-device" / "tiny"
+    bad.mkdir(parents=True)
+    (bad / "profile.json").write_text("{not json")
+    (bad / "raw.jsonl").write_text(json.dumps({"kind": "header", "device": {}, "settings": {},
+                                               "schema_version": 1}) + "\n{torn\n")
+    return tmp_path

@@ -1,0 +1,121 @@
+"""Every figure function on synthetic results: it draws, it names devices, units and sources, it marks
+references, and it survives missing data with a visible note."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from matplotlib.figure import Figure
+from synthetic import write_device, write_scheduler
+
+from phasecal.reports import devices, scheduling, step_cost
+from phasecal.reports.data import load_results
+from phasecal.reports.style import png_bytes
+
+FIGURES = [devices.device_summary, devices.bandwidth_sweep, devices.launch_overhead, devices.gemm_rates,
+           devices.attention_rates, step_cost.step_time_vs_tokens, step_cost.marginal_cost_vs_decode_share,
+           step_cost.predicted_vs_measured, step_cost.model_error_by_family, scheduling.scheduler_throughput,
+           scheduling.scheduler_latency, scheduling.scheduler_concurrency]
+
+
+def texts(fig: Figure) -> str:
+    """All text a reader sees: titles, labels, legends, notes, tick labels."""
+    out = [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()] + [t.get_text() for t in ax.texts]
+        out += [t.get_text() for t in ax.get_yticklabels() + ax.get_xticklabels()]
+        if ax.get_legend() is not None:
+            out += [t.get_text() for t in ax.get_legend().get_texts()]
+    if fig._suptitle is not None:
+        out.append(fig._suptitle.get_text())
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("make", FIGURES, ids=lambda f: f.__name__)
+def test_figure_names_devices_units_and_sources(two_devices: Path, make):
+    fig = make(load_results(two_devices))
+    text = texts(fig)
+    assert png_bytes(fig, dpi=30).startswith(b"\x89PNG")
+    assert "Data: " in text and "none found" not in text
+    assert "NVIDIA Test GPU" in text and "tiny" in text  # device and model on every figure
+    assert any(u in text for u in ("TB/s", "TFLOP/s", "µs", "ms", "tokens/s", "%")), "no unit named"
+
+
+@pytest.mark.parametrize("make", FIGURES, ids=lambda f: f.__name__)
+def test_figure_with_no_results_says_so(tmp_path: Path, make):
+    fig = make(load_results(tmp_path / "missing"))
+    assert "no " in texts(fig).lower()
+
+
+def test_new_device_appears_without_code_change(two_devices: Path):
+    before = load_results(two_devices)
+    assert "AMD New Accelerator" not in before.summary()
+    write_device(two_devices, "amd-new-accel", "AMD New Accelerator", kind="cuda", speed=5, seed=3,
+                 probes=("step", "bandwidth", "gemm", "attention"))
+    write_scheduler(two_devices / "amd-new-accel" / "tiny" / "sched.json", speed=5)
+    after = load_results(two_devices)
+    assert len(after.devices) == len(before.devices) + 1
+    for make in FIGURES:
+        if make is scheduling.scheduler_concurrency:
+            continue  # only workloads run at several concurrencies appear there (checked below)
+        assert "AMD New Accelerator" in texts(make(after)), make.__name__
+    assert "AMD New Accelerator" in texts(scheduling.scheduler_concurrency(after))
+    assert "AMD New Accelerator" in devices.headline_markdown(after)
+    assert "AMD New Accelerator" in scheduling.winners_markdown(after)
+
+
+def test_cpu_launch_panel_says_cuda_only(two_devices: Path):
+    text = texts(devices.launch_overhead(load_results(two_devices)))
+    assert "no launch data for Test CPU" in text and "CUDA only" in text
+
+
+def test_references_are_marked_published(two_devices: Path):
+    results = load_results(two_devices)
+    att = texts(devices.attention_rates(results))
+    assert "paper" in att and "published reference" in att
+    # the synthetic GPU's name matches no datasheet; an H100 name does
+    write_device(two_devices, "nvidia-h100-80gb-hbm3", "NVIDIA H100 80GB HBM3", kind="cuda", speed=30, seed=4,
+                 probes=("bandwidth", "gemm"), profile=False)
+    results = load_results(two_devices)
+    for make in (devices.bandwidth_sweep, devices.gemm_rates, devices.device_summary):
+        text = texts(make(results))
+        assert "datasheet" in text and "published reference" in text and "probes/peaks.json" in text
+
+
+def test_headline_names_the_faster_device(two_devices: Path):
+    md = devices.headline_markdown(load_results(two_devices))
+    assert "**highest bandwidth**: NVIDIA Test GPU" in md
+    assert "**fastest GEMM**: NVIDIA Test GPU" in md
+    assert "lowest eager launch overhead: only NVIDIA Test GPU" in md
+
+
+def test_paper_attention_rates_match_the_published_anchor(two_devices: Path):
+    rates = devices.paper_attention_rates(load_results(two_devices))
+    decode = dict(rates["decode"])
+    assert decode[2048] == pytest.approx(3.75, rel=0.01)  # DESIGN.md: ~3.75 TB/s of KV read at context 2048
+
+
+def test_winners_table_picks_the_best_throughput(two_devices: Path):
+    results = load_results(two_devices)
+    runs = scheduling.load_scheduler_runs(results)
+    case = [r for r in runs if r.profile.startswith("NVIDIA Test GPU") and r.case == "balanced\nc=64"]
+    best = max(case, key=lambda r: r.summary.throughput_tok_s)
+    line = next(x for x in scheduling.winners_markdown(results).splitlines()
+                if x.startswith("| NVIDIA Test GPU") and "| balanced c=64 |" in x)
+    assert f"**{scheduling.POLICY_NAMES[best.policy]}**" in line
+
+
+def test_predicted_vs_measured_reports_the_error(two_devices: Path):
+    text = texts(step_cost.predicted_vs_measured(load_results(two_devices)))
+    assert "MAPE" in text and "±10%" in text
+
+
+def test_unreadable_files_are_listed_not_fatal(two_devices: Path):
+    # the fixture holds a corrupt profile and a torn raw file; every figure test above draws beside them
+    results = load_results(two_devices)
+    assert any("broken-device/tiny/profile.json" in p for p in results.problems)
+    assert any("broken-device/tiny/raw.jsonl" in p for p in results.problems)
+    assert [d.slug for d in results.devices] == ["cpu-test", "nvidia-test-gpu"]
