@@ -154,12 +154,15 @@ def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str =
                      "feature_docs": dict(FEATURE_DOCS), "exclusive_fit": {"eager": eager_info}}
     graph_model = graph_fit = None
     if graph:
-        exclusive["graph"], derived["exclusive_fit"]["graph"] = exclusive_costs(graph, "graph steps", costs)
+        g_feats, g_times = [s.features for s in graph], np.array([s.time_s for s in graph])
         try:
-            graph_fit = fit_family(chosen, [s.features for s in graph], [s.time_s for s in graph])
+            exclusive["graph"], derived["exclusive_fit"]["graph"] = exclusive_costs(graph, "graph steps", costs)
+            graph_fit = fit_family(chosen, g_feats, g_times)
             graph_model = StepModel(chosen, dict(graph_fit.params))
+            derived["graph_fit"] = {"family": chosen, "points": len(graph),
+                                    "cv_mape": mape(kfold_predictions(chosen, g_feats, g_times, k=k), g_times)}
         except ValueError as e:
-            derived["graph_step_model_note"] = str(e)
+            derived["graph_fit"] = {"note": f"graph steps not modelled: {e}"}
 
     mixed, derived["beta_mb_fit"] = fit_beta_mb(eager, costs, budget, step_model)
     derived["marginal_cost"] = marginal_costs(step_model, eager)

@@ -36,7 +36,8 @@ def profile_tables(profile: Profile) -> list[Table]:
     head.add_row("model", str(profile.model.get("name")))
     head.add_row("step model", chosen)
     if profile.graph_step_model:
-        head.add_row("graph step model", profile.graph_step_model.family)
+        cv = profile.derived.get("graph_fit", {}).get("cv_mape")
+        head.add_row("graph step model", f"{profile.graph_step_model.family} (k-fold MAPE {_pct(cv)})")
 
     excl = Table(title="exclusive steps: T_p = α_p + β_p·n_p, T_d = α_d + β_d·n_d")
     for col in ("mode", "α_p", "β_p / token", "α_d", "β_d / token"):

@@ -50,6 +50,7 @@ def test_graph_steps_get_their_own_model(linear_profile):
     profile, _ = linear_profile
     assert set(profile.exclusive) == {"eager", "graph"} and profile.graph_step_model is not None
     assert profile.derived["exclusive_fit"]["graph"]["prefill_from"].startswith("eager")
+    assert profile.derived["graph_fit"]["cv_mape"] < 2.0
     f_eager, f_graph = step_features([], [512] * 64), step_features([], [512] * 64, graph=True)
     truth = predict_step_time(StepModel("extended_linear", TRUE_LINEAR), f_eager)
     assert profile_step_time(profile, f_eager) == pytest.approx(truth, rel=0.02)
