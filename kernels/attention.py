@@ -54,6 +54,45 @@ def _load_kv_tile(
     return tl.load(ptrs, mask=key_mask[:, None] & d_mask[None, :], other=0.0)
 
 
+# Masking of one key tile: none (every key visible to every row), keys past the end, or keys past the end
+# and causal. Tiles below the diagonal skip the masks; only the last tiles pay for them.
+MASK_NONE = tl.constexpr(0)
+MASK_KEYS = tl.constexpr(1)
+MASK_CAUSAL = tl.constexpr(2)
+
+
+@triton.jit
+def _attend_tile(
+    q, acc, m_i, l_i, start_n, key_end, causal_limit,
+    k_cache_ptr, v_cache_ptr, block_table_row_ptr, kv_head, offs_d, d_mask,
+    stride_kb, stride_ks, stride_kh, stride_kd, stride_vb, stride_vs, stride_vh, stride_vd, scale_log2,
+    BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr, MASK: tl.constexpr,
+    COMPUTE_FP32: tl.constexpr, DOT_PRECISION: tl.constexpr,
+):
+    """Online-softmax update of (acc, m_i, l_i) with the keys start_n .. start_n + BLOCK_N (log2 domain)."""
+    offs_n = start_n + tl.arange(0, BLOCK_N)
+    key_mask = offs_n < key_end
+    k = _load_kv_tile(k_cache_ptr, block_table_row_ptr, offs_n, key_mask, kv_head, offs_d, d_mask,
+                      stride_kb, stride_ks, stride_kh, stride_kd, BLOCK_SIZE)
+    v = _load_kv_tile(v_cache_ptr, block_table_row_ptr, offs_n, key_mask, kv_head, offs_d, d_mask,
+                      stride_vb, stride_vs, stride_vh, stride_vd, BLOCK_SIZE)
+    if COMPUTE_FP32:
+        k = k.to(tl.float32)
+        v = v.to(tl.float32)
+    s = tl.dot(q, tl.trans(k), input_precision=DOT_PRECISION) * scale_log2
+    if MASK == MASK_CAUSAL:
+        s = tl.where(key_mask[None, :] & (offs_n[None, :] <= causal_limit[:, None]), s, float("-inf"))
+    elif MASK == MASK_KEYS:
+        s = tl.where(key_mask[None, :], s, float("-inf"))
+    # Finite: the callers' first tile holds a key every row sees, so no row is all -inf after it.
+    m_new = tl.maximum(m_i, tl.max(s, 1))
+    alpha = tl.exp2(m_i - m_new)
+    p = tl.exp2(s - m_new[:, None])
+    l_i = l_i * alpha + tl.sum(p, 1)
+    acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
+    return acc, m_new, l_i
+
+
 @triton.jit
 def _unified_attention_kernel(
     q_ptr, k_cache_ptr, v_cache_ptr, out_ptr,
@@ -95,30 +134,24 @@ def _unified_attention_kernel(
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
     acc = tl.zeros([BLOCK_M, HEAD_DIM_P], dtype=tl.float32)
-    # Keys this q-block can see: up to the causal limit of its last real token.
+    # Keys this q-block can see: up to the causal limit of its last real token. Keys below `full_end`
+    # (whole tiles) are visible to every row: no mask there.
     key_end = tl.minimum(seq_len, context_len + tl.minimum((q_block_local + 1) * BLOCK_Q, q_len))
+    full_end = (context_len + q_block_local * BLOCK_Q + 1) // BLOCK_N * BLOCK_N
     causal_limit = context_len + q_pos  # last key each row may attend to
     block_table_row_ptr = block_tables_ptr + seq.to(tl.int64) * stride_bt
-    for start_n in range(0, key_end, BLOCK_N):
-        offs_n = start_n + tl.arange(0, BLOCK_N)
-        key_mask = offs_n < key_end
-        k = _load_kv_tile(k_cache_ptr, block_table_row_ptr, offs_n, key_mask, kv_head, offs_d, d_mask,
-                          stride_kb, stride_ks, stride_kh, stride_kd, BLOCK_SIZE)
-        v = _load_kv_tile(v_cache_ptr, block_table_row_ptr, offs_n, key_mask, kv_head, offs_d, d_mask,
-                          stride_vb, stride_vs, stride_vh, stride_vd, BLOCK_SIZE)
-        if COMPUTE_FP32:
-            k = k.to(tl.float32)
-            v = v.to(tl.float32)
-        s = tl.dot(q, tl.trans(k), input_precision=DOT_PRECISION) * scale_log2
-        visible = key_mask[None, :] & (offs_n[None, :] <= causal_limit[:, None])
-        s = tl.where(visible, s, float("-inf"))
-        # Key 0 is visible to every row and lies in the first tile, so m_i is finite from then on.
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        alpha = tl.exp2(m_i - m_new)
-        p = tl.exp2(s - m_new[:, None])
-        l_i = l_i * alpha + tl.sum(p, 1)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
-        m_i = m_new
+    for start_n in range(0, full_end, BLOCK_N):
+        acc, m_i, l_i = _attend_tile(
+            q, acc, m_i, l_i, start_n, key_end, causal_limit, k_cache_ptr, v_cache_ptr, block_table_row_ptr,
+            kv_head, offs_d, d_mask, stride_kb, stride_ks, stride_kh, stride_kd,
+            stride_vb, stride_vs, stride_vh, stride_vd, scale_log2,
+            BLOCK_SIZE, BLOCK_N, MASK_NONE, COMPUTE_FP32, DOT_PRECISION)
+    for start_n in range(full_end, key_end, BLOCK_N):
+        acc, m_i, l_i = _attend_tile(
+            q, acc, m_i, l_i, start_n, key_end, causal_limit, k_cache_ptr, v_cache_ptr, block_table_row_ptr,
+            kv_head, offs_d, d_mask, stride_kb, stride_ks, stride_kh, stride_kd,
+            stride_vb, stride_vs, stride_vh, stride_vd, scale_log2,
+            BLOCK_SIZE, BLOCK_N, MASK_CAUSAL, COMPUTE_FP32, DOT_PRECISION)
 
     acc = acc / l_i[:, None]
     o_rows = (q_start + q_pos).to(tl.int64) * stride_ot + head * stride_oh
@@ -167,24 +200,20 @@ def _decode_split_kernel(
     l_i = tl.zeros([BLOCK_H], dtype=tl.float32)
     acc = tl.zeros([BLOCK_H, HEAD_DIM_P], dtype=tl.float32)
     block_table_row_ptr = block_tables_ptr + seq.to(tl.int64) * stride_bt
-    for start_n in range(key_start, key_end, BLOCK_N):
-        offs_n = start_n + tl.arange(0, BLOCK_N)
-        key_mask = offs_n < key_end
-        k = _load_kv_tile(k_cache_ptr, block_table_row_ptr, offs_n, key_mask, kv_head, offs_d, d_mask,
-                          stride_kb, stride_ks, stride_kh, stride_kd, BLOCK_SIZE)
-        v = _load_kv_tile(v_cache_ptr, block_table_row_ptr, offs_n, key_mask, kv_head, offs_d, d_mask,
-                          stride_vb, stride_vs, stride_vh, stride_vd, BLOCK_SIZE)
-        if COMPUTE_FP32:
-            k = k.to(tl.float32)
-            v = v.to(tl.float32)
-        s = tl.dot(q, tl.trans(k), input_precision=DOT_PRECISION) * scale_log2
-        s = tl.where(key_mask[None, :], s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))  # finite: every tile holds at least one key
-        alpha = tl.exp2(m_i - m_new)
-        p = tl.exp2(s - m_new[:, None])
-        l_i = l_i * alpha + tl.sum(p, 1)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
-        m_i = m_new
+    # Whole tiles first (no mask), then the sequence's last partial tile.
+    full_end = key_start + tl.maximum(key_end - key_start, 0) // BLOCK_N * BLOCK_N
+    for start_n in range(key_start, full_end, BLOCK_N):
+        acc, m_i, l_i = _attend_tile(
+            q, acc, m_i, l_i, start_n, key_end, key_end, k_cache_ptr, v_cache_ptr, block_table_row_ptr,
+            kv_head, offs_d, d_mask, stride_kb, stride_ks, stride_kh, stride_kd,
+            stride_vb, stride_vs, stride_vh, stride_vd, scale_log2,
+            BLOCK_SIZE, BLOCK_N, MASK_NONE, COMPUTE_FP32, DOT_PRECISION)
+    for start_n in range(full_end, key_end, BLOCK_N):
+        acc, m_i, l_i = _attend_tile(
+            q, acc, m_i, l_i, start_n, key_end, key_end, k_cache_ptr, v_cache_ptr, block_table_row_ptr,
+            kv_head, offs_d, d_mask, stride_kb, stride_ks, stride_kh, stride_kd,
+            stride_vb, stride_vs, stride_vh, stride_vd, scale_log2,
+            BLOCK_SIZE, BLOCK_N, MASK_KEYS, COMPUTE_FP32, DOT_PRECISION)
 
     mask = h_mask[:, None] & d_mask[None, :]
     if NUM_SPLITS == 1:
