@@ -47,3 +47,14 @@ def test_plot_of_imported_profile_is_refused(tmp_path):
                         tmp_path / "p.json")
     result = runner.invoke(app, ["show", str(path), "--plot", str(tmp_path / "x.png")])
     assert result.exit_code == 2 and "no fitted steps to plot" in result.output
+
+
+def test_fitting_imports_without_torch():
+    """Profiles are fitted, shown and imported on machines without torch, triton or cupy."""
+    import subprocess
+    import sys
+
+    code = ("import sys, phasecal.fitting.fit, phasecal.fitting.show, phasecal.fitting.external, "
+            "phasecal.commands.fit; print(sorted(m for m in ('torch', 'triton', 'cupy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
