@@ -79,11 +79,11 @@ def read_steps(raw_paths: Sequence[Path]) -> tuple[RunHeader, list[MeasuredStep]
         if not mine:
             continue
         if header is None:
-            header = head
+            header, header_path = head, path
         for label, a, b in (("device", header.device.get("name"), head.device.get("name")),
                             ("model", (header.model or {}).get("name"), (head.model or {}).get("name"))):
             if a != b:
-                raise ValueError(f"{path}: {label} {b!r} differs from {a!r} of {sources[0]['path']}: "
+                raise ValueError(f"{path}: {label} {b!r} differs from {a!r} of {header_path}: "
                                  "fit one device and one model per profile")
         steps += [measured_step(p, f"{path}: point {p.key!r}") for p in mine]
     if header is None:
