@@ -1,109 +1,21 @@
 """Figures that compare schedulers (MB, EB, EB+, ...) on each device profile: throughput, TTFT and TPOT
-across workloads and concurrency.
-
-Scheduler summaries are the JSON documents `phasecal.scheduler.metrics.write_summary_json` writes
-(`{..context.., "policies": [PolicySummary, ...]}`), found anywhere under the results folder; each is
-attributed to a device profile from its own context fields, else from the `<device>/<model>/` folder
-it lies in. Those under `results/reference/` were simulated on a published calibration and say so.
+across workloads and concurrency. The runs come from `scheduler_runs.load_scheduler_runs`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from phasecal.scheduler.metrics import PolicySummary
-
-from .data import REFERENCE_DIR, Results, _relative, unique
-from .style import REFERENCE, finish, legend, note, panel_grid
+from .data import Results, unique
+from .scheduler_runs import SchedulerRun, load_scheduler_runs
+from .style import PANEL_W, finish, legend, note, panel_grid
 
 POLICY_NAMES = {"mb": "MB", "pf": "PF", "eb": "EB", "ebplus": "EB+"}
 POLICY_COLORS = {"mb": "C0", "pf": "C7", "eb": "C3", "ebplus": "C2"}
-CONCURRENCY = re.compile(r"(?:^|[\s:])c=(\d+)")
-
-
-@dataclass(frozen=True)
-class SchedulerRun:
-    """One policy's summary on one workload, for one device profile."""
-
-    profile: str  # device (and model) the run was simulated or executed for
-    reference: bool  # simulated on a published calibration
-    workload: str  # workload family, concurrency removed
-    concurrency: int | None
-    summary: PolicySummary
-    source: str
-
-    @property
-    def policy(self) -> str:
-        return self.summary.policy
-
-    @property
-    def case(self) -> str:
-        """The workload with its concurrency, as an axis label."""
-        return self.workload if self.concurrency is None else f"{self.workload}\nc={self.concurrency}"
-
-
-def _profile_label(doc: dict, path: Path, results: Results) -> tuple[str, bool]:
-    parts = path.relative_to(results.root).parts
-    reference = parts[0] == REFERENCE_DIR
-    for d in results.devices:
-        if len(parts) >= 3 and (d.slug, d.model) == parts[:2]:
-            return d.label, False
-    for key in ("profile_label", "device", "profile"):
-        value = doc.get(key)
-        if isinstance(value, dict):
-            value = value.get("name")
-        if isinstance(value, str) and value:
-            label = value
-            break
-    else:
-        label = " · ".join(parts[:2]) if len(parts) >= 3 else path.stem
-    model = doc.get("model")
-    if isinstance(model, dict):
-        model = model.get("name")
-    if isinstance(model, str) and model and model not in label:
-        label = f"{label} · {model}"
-    if reference and REFERENCE not in label:
-        label = f"{label} ({REFERENCE} calibration)"
-    return label, reference
-
-
-def _split_workload(name: str, doc: dict) -> tuple[str, int | None]:
-    m = CONCURRENCY.search(name)
-    conc = int(m.group(1)) if m else doc.get("concurrency") if isinstance(doc.get("concurrency"), int) else None
-    family = CONCURRENCY.sub("", name).strip(" :") or name
-    return family, conc
-
-
-def load_scheduler_runs(results: Results) -> list[SchedulerRun]:
-    """Every policy summary under the results folder; unreadable documents go to `results.problems`."""
-    runs = []
-    for path in sorted(results.root.rglob("*.json")):
-        if path.name == "profile.json":
-            continue
-        try:
-            doc = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-            continue
-        if not isinstance(doc, dict) or not isinstance(doc.get("policies"), list):
-            continue
-        label, reference = _profile_label(doc, path, results)
-        source = _relative(path, results.root)
-        for i, entry in enumerate(doc["policies"]):
-            try:
-                summary = PolicySummary(**entry)
-            except TypeError as e:
-                results.problems.append(f"{source}: policies[{i}] is not a scheduler summary ({e})")
-                continue
-            family, conc = _split_workload(summary.workload, {**doc, **entry})
-            runs.append(SchedulerRun(label, reference, family, conc, summary, source))
-    return runs
+TIE = 0.01  # policies within 1% of the best share its ★: closer than that is not a win worth reporting
 
 
 def _name(policy: str) -> str:
@@ -121,9 +33,14 @@ def _by_profile(runs: list[SchedulerRun]) -> dict[str, list[SchedulerRun]]:
     return out
 
 
+def _bar_width(groups: dict[str, list[SchedulerRun]]) -> float:
+    """Panel width (inches) that fits the most workload cases of any profile side by side."""
+    return max(PANEL_W, 1.1 * max((len(_cases(runs)) for runs in groups.values()), default=1) + 2.5)
+
+
 def _grouped_bars(ax, runs: list[SchedulerRun], value, best=max, log: bool = False) -> None:
-    """Bars per workload case, one per policy; the best policy of each case gets a ★."""
-    cases = unique(r.case for r in sorted(runs, key=lambda r: (r.workload, r.concurrency or 0)))
+    """Bars per workload case, one per policy; the best policy of each case (and any within TIE of it) gets a ★."""
+    cases = _cases(runs)
     policies = [p for p in POLICY_NAMES if any(r.policy == p for r in runs)]
     policies += unique(r.policy for r in runs if r.policy not in policies)
     width = 0.8 / max(len(policies), 1)
@@ -138,11 +55,15 @@ def _grouped_bars(ax, runs: list[SchedulerRun], value, best=max, log: bool = Fal
     for i, case in enumerate(cases):
         vals = {r.policy: value(r) for r in runs if r.case == case and math.isfinite(value(r))}
         if len(vals) >= 2:
-            win = best(vals, key=vals.get)
-            j = policies.index(win)
-            ax.annotate("★", (i + (j - (len(policies) - 1) / 2) * width, vals[win]), ha="center", va="bottom",
-                        fontsize=11, color=_color(win))
-    ax.set_xticks(range(len(cases)), cases, fontsize=7.5)
+            top = vals[best(vals, key=vals.get)]
+            for pol, v in vals.items():
+                if abs(v - top) <= TIE * abs(top):
+                    j = policies.index(pol)
+                    ax.annotate("★", (i + (j - (len(policies) - 1) / 2) * width, v), ha="center", va="bottom",
+                                fontsize=11, color=_color(pol))
+    predicted = {r.case: r.predicted for r in runs if r.predicted}
+    ax.set_xticks(range(len(cases)), [c + (f"\npredicts {predicted[c]}" if c in predicted else "") for c in cases],
+                  fontsize=7.5)
     if log:
         ax.set_yscale("log")
         shown = [value(r) for r in runs if math.isfinite(value(r)) and value(r) > 0]
@@ -157,23 +78,24 @@ def scheduler_throughput(results: Results) -> Figure:
     """Throughput (input + output tokens/s) of each policy per workload, one panel per device profile;
     ★ marks the best policy of each workload."""
     groups = _by_profile(load_scheduler_runs(results))
-    fig, axes = panel_grid(len(groups), ncols=min(max(len(groups), 1), 2))
+    fig, axes = panel_grid(len(groups), ncols=1, panel_w=_bar_width(groups))
     if not groups:
         note(axes[0], f"no scheduler summaries under {results.root.name}/: run `phasecal simulate`")
     sources = []
     for ax, (label, runs) in zip(axes, groups.items(), strict=False):
         sources += [r.source for r in runs]
-        _grouped_bars(ax, runs, lambda r: r.summary.throughput_tok_s)
+        _grouped_bars(ax, runs, lambda r: r.result.throughput_tok_s)
         ax.set_ylabel("throughput (tokens/s, input + output)")
         ax.set_title(f"{label}\n{_mode_note(runs)}", fontsize=9)
-        legend(ax, ncol=len(POLICY_NAMES))
-    return finish(fig, "Scheduler throughput per workload (tokens/s; ★ = best; higher is better)", sources)
+        legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return finish(fig, "Scheduler throughput per workload (tokens/s, higher is better; ★ = best or within 1% of it)",
+                  sources)
 
 
 def scheduler_latency(results: Results) -> Figure:
     """TTFT and TPOT per policy and workload (median bars, p90 whiskers), a row per device profile."""
     groups = _by_profile(load_scheduler_runs(results))
-    fig, axes = panel_grid(2 * max(len(groups), 1), ncols=2)
+    fig, axes = panel_grid(2 * max(len(groups), 1), ncols=1, panel_w=_bar_width(groups))
     if not groups:
         note(axes[0], f"no scheduler summaries under {results.root.name}/")
         note(axes[1], "no scheduler summaries")
@@ -183,16 +105,16 @@ def scheduler_latency(results: Results) -> Figure:
         for ax, (metric, what) in zip(axes[2 * row: 2 * row + 2],
                                       (("ttft", "time to first token"), ("tpot", "time per output token")),
                                       strict=True):
-            _grouped_bars(ax, runs, lambda r, m=metric: getattr(r.summary, f"{m}_p50") * 1e3, best=min, log=True)
+            _grouped_bars(ax, runs, lambda r, m=metric: getattr(r.result, f"{m}_p50") * 1e3, best=min, log=True)
             _p90_whiskers(ax, runs, metric)
             ax.set_ylabel(f"{metric.upper()} (ms), median; whisker p90")
-            ax.set_title(f"{label}\n{what} (★ = lowest median; lower is better)", fontsize=9)
-            legend(ax, ncol=len(POLICY_NAMES))
+            ax.set_title(f"{label}: {what} (★ = lowest median or within 1% of it)", fontsize=9)
+            legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig, "Scheduler latency per workload: TTFT and TPOT (ms, log scale)", sources)
 
 
 def _p90_whiskers(ax, runs: list[SchedulerRun], metric: str) -> None:
-    cases = unique(r.case for r in sorted(runs, key=lambda r: (r.workload, r.concurrency or 0)))
+    cases = _cases(runs)
     policies = [p for p in POLICY_NAMES if any(r.policy == p for r in runs)]
     policies += unique(r.policy for r in runs if r.policy not in policies)
     width = 0.8 / max(len(policies), 1)
@@ -200,14 +122,14 @@ def _p90_whiskers(ax, runs: list[SchedulerRun], metric: str) -> None:
         for i, case in enumerate(cases):
             for r in runs:
                 if r.case == case and r.policy == pol:
-                    p50, p90 = getattr(r.summary, f"{metric}_p50") * 1e3, getattr(r.summary, f"{metric}_p90") * 1e3
+                    p50, p90 = getattr(r.result, f"{metric}_p50") * 1e3, getattr(r.result, f"{metric}_p90") * 1e3
                     if math.isfinite(p50) and math.isfinite(p90) and p50 > 0:
                         x = i + (j - (len(policies) - 1) / 2) * width
                         ax.plot([x, x], [p50, p90], color="black", lw=0.8)
 
 
 def _mode_note(runs: list[SchedulerRun]) -> str:
-    executed = {r.summary.executed for r in runs}
+    executed = {r.result.executed for r in runs}
     kind = "executed on the device" if executed == {True} else "simulated from the profile" if executed == {
         False} else "simulated and executed"
     return f"{kind}; {len({r.case for r in runs})} workload cases"
@@ -237,7 +159,7 @@ def scheduler_concurrency(results: Results) -> Figure:
             for k, w in enumerate(workloads):
                 for pol in unique(r.policy for r in runs if r.workload == w):
                     sel = sorted((r for r in runs if r.workload == w and r.policy == pol), key=lambda r: r.concurrency)
-                    ax.plot([r.concurrency for r in sel], [getattr(r.summary, attr) * scale for r in sel],
+                    ax.plot([r.concurrency for r in sel], [getattr(r.result, attr) * scale for r in sel],
                             styles[k % len(styles)], marker="o", ms=3, color=_color(pol),
                             label=f"{_name(pol)}, {w}")
             ax.set_xscale("log")
@@ -252,25 +174,35 @@ def scheduler_concurrency(results: Results) -> Figure:
 
 def winners_markdown(results: Results) -> str:
     """A markdown table: for each device profile and workload case, the policy with the highest
-    throughput, the lowest median TTFT and the lowest median TPOT, with the throughput margin."""
+    throughput (and its margin), what the MB/EB crossover predicted, and the lowest median TTFT and TPOT."""
     groups = _by_profile(load_scheduler_runs(results))
     if not groups:
-        return f"No scheduler summaries under `{results.root.name}/` (run `phasecal simulate`)."
-    lines = ["| device profile | workload | best throughput | margin over next | lowest TTFT p50 | lowest TPOT p50 |",
-             "|---|---|---|---|---|---|"]
+        return f"No scheduler results under `{results.root.name}/` (run `phasecal run` or `phasecal simulate`)."
+    lines = ["| device profile | workload | best throughput | margin over next | crossover predicted | "
+             "lowest TTFT p50 | lowest TPOT p50 |", "|---|---|---|---|---|---|---|"]
     for label, runs in groups.items():
-        for case in unique(r.case for r in sorted(runs, key=lambda r: (r.workload, r.concurrency or 0))):
+        for case in _cases(runs):
             sel = [r for r in runs if r.case == case]
-            thr = sorted(sel, key=lambda r: -r.summary.throughput_tok_s)
-            margin = (f"{thr[0].summary.throughput_tok_s / thr[1].summary.throughput_tok_s - 1:+.1%} "
-                      f"vs {_name(thr[1].policy)}" if len(thr) >= 2 else "—")
-            ttft = min(sel, key=lambda r: _finite(r.summary.ttft_p50))
-            tpot = min(sel, key=lambda r: _finite(r.summary.tpot_p50))
+            thr = sorted(sel, key=lambda r: -r.result.throughput_tok_s)
+            margin = "—"
+            if len(thr) >= 2:
+                gain = thr[0].result.throughput_tok_s / thr[1].result.throughput_tok_s - 1
+                margin = f"{gain:+.1%} vs {_name(thr[1].policy)}" + (" (a tie: within 1%)" if gain <= TIE else "")
+            ttft = min(sel, key=lambda r: _finite(r.result.ttft_p50))
+            tpot = min(sel, key=lambda r: _finite(r.result.tpot_p50))
             lines.append(f"| {label} | {case.replace(chr(10), ' ')} | **{_name(thr[0].policy)}** "
-                         f"({thr[0].summary.throughput_tok_s:,.0f} tok/s) | {margin} | {_name(ttft.policy)} "
-                         f"({ttft.summary.ttft_p50 * 1e3:.3g} ms) | {_name(tpot.policy)} "
-                         f"({tpot.summary.tpot_p50 * 1e3:.3g} ms) |")
+                         f"({thr[0].result.throughput_tok_s:,.0f} tok/s) | {margin} | {sel[0].predicted or '—'} | "
+                         f"{_name(ttft.policy)} ({_duration(ttft.result.ttft_p50)}) | {_name(tpot.policy)} "
+                         f"({_duration(tpot.result.tpot_p50)}) |")
     return "\n".join(lines)
+
+
+def _cases(runs: list[SchedulerRun]) -> list[str]:
+    return unique(r.case for r in sorted(runs, key=lambda r: (r.workload, r.concurrency or 0)))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.3g} s" if seconds >= 1 else f"{seconds * 1e3:.3g} ms"
 
 
 def _finite(x: float) -> float:

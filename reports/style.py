@@ -29,13 +29,14 @@ def ref_label(what: str) -> str:
     return f"{what} ({REFERENCE})"
 
 
-def panel_grid(n: int, *, ncols: int | None = None, sharey: bool = False) -> tuple[Figure, list[Axes]]:
-    """A figure with `n` panels (at least one), wrapped into rows of at most MAX_COLS."""
+def panel_grid(n: int, *, ncols: int | None = None, sharey: bool = False,
+               panel_w: float = PANEL_W) -> tuple[Figure, list[Axes]]:
+    """A figure with `n` panels (at least one) of `panel_w` inches, wrapped into rows of at most MAX_COLS."""
     n = max(n, 1)
     ncols = ncols or min(n, MAX_COLS)
     nrows = -(-n // ncols)
     # Figures are drawn on the Agg canvas directly, not through pyplot: no window, no global figure list.
-    fig = Figure(figsize=(max(PANEL_W * ncols, MIN_W), PANEL_H * nrows + 1.0))
+    fig = Figure(figsize=(max(panel_w * ncols, MIN_W), PANEL_H * nrows + 1.0))
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey)
     flat = list(axes.flat)

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from synthetic import write_device, write_scheduler  # noqa: E402
+from synthetic import write_device, write_scheduler, write_scheduler_bench  # noqa: E402
 
 REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
 
@@ -28,6 +28,9 @@ def two_devices(tmp_path: Path) -> Path:
     ref = REPO_RESULTS / "reference" / "eb_paper_attention_H200_pure.json"
     (tmp_path / "reference").mkdir()
     shutil.copy(ref, tmp_path / "reference")
+    shutil.copytree(REPO_RESULTS / "reference" / "paper_H200_Qwen3-8B", tmp_path / "reference" / "paper_H200_Qwen3-8B")
+    write_scheduler_bench(tmp_path / "reference" / "scheduler_paper_H200.json",
+                          "results/reference/paper_H200_Qwen3-8B/profile.json")
     bad = tmp_path / "broken-device" / "tiny"
     bad.mkdir(parents=True)
     (bad / "profile.json").write_text("{not json")

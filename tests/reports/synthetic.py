@@ -3,6 +3,7 @@ project's own writers, with step times from a known cost model plus a little noi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +112,22 @@ def write_scheduler(path: Path, *, speed: float = 1.0, device: str | None = None
                 slo_attainment=0.9, slo={"ttft_s": 2.0, "tpot_s": 0.1}, preemptions=0, mode_switches=0,
                 steps=100, kv_peak_blocks=10, kv_blocks=100, wall_s=0.1, steps_per_s=1000.0))
     return write_summary_json(summaries, path, {"device": device} if device else None)
+
+
+def write_scheduler_bench(path: Path, profile_source: str) -> Path:
+    """A scheduler study as benchmarks/bench_simulator.py writes it: medians per policy, the crossover's
+    prediction per paper workload, and an Azure-trace run."""
+    def entry(policy: str, thr: float, ttft: float, tpot_ms: float) -> dict:
+        return {"policy": policy, "wall_s": 1.0, "cpu_s": 0.5, "steps": 100, "throughput_tok_s": thr,
+                "ttft_p50_s": ttft, "tpot_p50_ms": tpot_ms, "preemptions": 0, "mode_switches": 0}
+    workloads = []
+    for name, conc, eb_gain in (("decode_heavy", 512, 0.01), ("decode_heavy", 2048, 0.05), ("balanced", 512, -0.02)):
+        workloads.append({"workload": name, "mu_l": 128, "mu_o": 1024, "concurrency": conc, "predicted": "EB",
+                          "simulated": {"mb": entry("mb", 15000, 0.12, 33.0),
+                                        "eb": entry("eb", 15000 * (1 + eb_gain), 1.2, 32.0),
+                                        "ebplus": entry("ebplus", 14800, 1.1, 32.5)}})
+    doc = {"what": "synthetic study", "profile_source": profile_source, "paper_workloads": workloads,
+           "azure_trace": {"requests": 100, "policies": [entry("mb", 7500, 0.04, 11.3), entry("eb", 7500, 0.03, 11.3)]}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2))
+    return path

@@ -102,7 +102,7 @@ def test_winners_table_picks_the_best_throughput(two_devices: Path):
     results = load_results(two_devices)
     runs = scheduling.load_scheduler_runs(results)
     case = [r for r in runs if r.profile.startswith("NVIDIA Test GPU") and r.case == "balanced\nc=64"]
-    best = max(case, key=lambda r: r.summary.throughput_tok_s)
+    best = max(case, key=lambda r: r.result.throughput_tok_s)
     line = next(x for x in scheduling.winners_markdown(results).splitlines()
                 if x.startswith("| NVIDIA Test GPU") and "| balanced c=64 |" in x)
     assert f"**{scheduling.POLICY_NAMES[best.policy]}**" in line
@@ -119,3 +119,16 @@ def test_unreadable_files_are_listed_not_fatal(two_devices: Path):
     assert any("broken-device/tiny/profile.json" in p for p in results.problems)
     assert any("broken-device/tiny/raw.jsonl" in p for p in results.problems)
     assert [d.slug for d in results.devices] == ["cpu-test", "nvidia-test-gpu"]
+
+
+def test_scheduler_study_on_published_calibration_is_labelled(two_devices: Path):
+    results = load_results(two_devices)
+    runs = [r for r in scheduling.load_scheduler_runs(results) if r.reference]
+    assert {r.profile for r in runs} == {"NVIDIA H200 · Qwen/Qwen3-8B (published calibration)"}
+    assert {(r.workload, r.concurrency) for r in runs} >= {("decode_heavy", 512), ("decode_heavy", 2048),
+                                                          ("azure_conv", None)}
+    eb = next(r for r in runs if r.case == "decode_heavy\nc=2048" and r.policy == "eb")
+    assert eb.result.tpot_p50 == pytest.approx(0.032) and eb.predicted == "EB"
+    table = scheduling.winners_markdown(results)
+    assert "| NVIDIA H200 · Qwen/Qwen3-8B (published calibration) | decode_heavy c=2048 | **EB**" in table
+    assert "published calibration" in texts(scheduling.scheduler_throughput(results))
