@@ -17,12 +17,17 @@ def catalog_name(profile: Profile) -> str:
 
 
 class ExecutedExecutor:
-    """Runs batches on `SyntheticModel(shape of the profile's model)`; `step` returns measured seconds."""
+    """Runs batches on `SyntheticModel(shape of the profile's model)`; `step` returns measured seconds.
+
+    On the CPU it measures as the profile's probes did (`probe_settings` threads and clock): with one
+    torch thread and the "thread" clock, a step costs its own thread's CPU time, so other processes
+    sharing the cores do not inflate it; `threads`/`clock` override. On a GPU the clock is wall time.
+    """
 
     can_fast_forward = False
 
     def __init__(self, profile: Profile, config: EngineConfig, device: str | None = None, dtype=None,
-                 seed: int = 0, warmup: bool = True):
+                 seed: int = 0, warmup: bool = True, threads: int | None = None, clock: str | None = None):
         import torch
 
         from ..kernels.catalog import get_model_shape
@@ -30,8 +35,21 @@ class ExecutedExecutor:
 
         self._torch, self._chunk = torch, SeqChunk
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        settings = profile.probe_settings or {}
+        on_cpu = not self.device.startswith("cuda")
+        threads = threads if threads is not None else settings.get("threads") if on_cpu else None
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.clock_name = (clock or settings.get("clock", "wall")) if on_cpu else "wall"
+        if self.clock_name not in ("wall", "thread"):
+            raise ValueError(f"clock must be 'wall' or 'thread', got {self.clock_name!r}")
+        if self.clock_name == "thread" and torch.get_num_threads() != 1:
+            raise ValueError("the thread clock needs one torch thread (threads=1): other threads' work would be missed")
+        self._clock = time.thread_time if self.clock_name == "thread" else time.perf_counter
         if dtype is None:
-            dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+            name = settings.get("dtype")
+            dtype = getattr(torch, name) if isinstance(name, str) and hasattr(torch, name) else (
+                torch.float32 if on_cpu else torch.bfloat16)
         self.model = SyntheticModel(get_model_shape(catalog_name(profile)), device=self.device, dtype=dtype,
                                     num_blocks=config.num_blocks, block_size=config.block_size, seed=seed)
         self.step_times: list[float] = []
@@ -43,8 +61,8 @@ class ExecutedExecutor:
     def step(self, batch: Batch, st: SchedulerState) -> float:
         chunks = [self._chunk(r.num_computed, q, st.kv.table(r)) for r, q in batch.prefill]
         chunks += [self._chunk(r.num_computed, 1, st.kv.table(r)) for r in batch.decode]
-        t0 = time.perf_counter()
+        t0 = self._clock()
         self.model.forward(chunks).tolist()  # .tolist() waits for the device: the step is done
-        dt = time.perf_counter() - t0
+        dt = self._clock() - t0
         self.step_times.append(dt)
         return dt

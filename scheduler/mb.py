@@ -19,11 +19,14 @@ class MixedBatching:
         batch = Batch()
         i = 0
         running, kv = st.running, st.kv
+        tables, bs = kv.tables, kv.block_size
         while i < len(running) and budget > 0:
             req = running[i]
             pending = req.prompt_len + req.num_generated - req.num_computed
             q = pending if pending < budget else budget
-            if not (kv.grow(req, req.num_computed + q) or st.grow_or_preempt(req, q, batch)):
+            table = tables.get(req.rid)  # most steps need no new block: check before calling the allocator
+            if (table is None or req.num_computed + q > len(table) * bs) and not (
+                    kv.grow(req, req.num_computed + q) or st.grow_or_preempt(req, q, batch)):
                 break
             if pending == 1 and req.num_generated:  # a decode (inlined Batch.add: this loop is the hot path)
                 batch.decode.append(req)
@@ -74,9 +77,12 @@ def decode_all(st: SchedulerState, batch: Batch) -> Batch:
     """A pure decode step over the running requests, preempting from the back when KV runs out."""
     i = 0
     running, kv = st.running, st.kv
+    tables, bs = kv.tables, kv.block_size
     while i < len(running):
         req = running[i]
-        if not (kv.grow(req, req.num_computed + 1) or st.grow_or_preempt(req, 1, batch)):
+        table = tables.get(req.rid)
+        if (table is None or req.num_computed + 1 > len(table) * bs) and not (
+                kv.grow(req, req.num_computed + 1) or st.grow_or_preempt(req, 1, batch)):
             break
         batch.decode.append(req)
         i += 1

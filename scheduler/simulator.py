@@ -32,10 +32,38 @@ class SimulatedExecutor:
         self.decode_graph = decode_graph
 
     def step(self, batch: Batch, st: SchedulerState) -> float:
+        # a decode's context is its cached tokens, as the step probe lays decodes out (kernels/model.py)
         f = step_features(prefill=[(q, r.num_computed) for r, q in batch.prefill],
-                          decode=[r.num_computed + 1 for r in batch.decode],
+                          decode=[r.num_computed for r in batch.decode],
                           graph=self.decode_graph and not batch.prefill)
         return profile_step_time(self.profile, f)
+
+    def decode_stretch(self, n: int, s_d: float, k_max: int, clock: float, next_arrival: float) -> tuple[int, float]:
+        """Run up to `k_max` decode steps of `n` sequences from `s_d` KV tokens (growing by n a step),
+        stopping after the step that reaches `next_arrival`: (steps, clock).
+
+        Where the step model is affine in s_d over the stretch (checked at five points, to 1e-12), step j
+        costs t₀ + j·slope without calling the model; otherwise every step is costed by the model.
+        """
+        k = 0
+        if k_max >= 8:
+            t0, t_last = self.decode_time(n, s_d), self.decode_time(n, s_d + (k_max - 1) * n)
+            slope = (t_last - t0) / (k_max - 1)
+            if all(abs(self.decode_time(n, s_d + j * n) - (t0 + slope * j)) <= 1e-12 * t0
+                   for j in (k_max // 4, k_max // 2, 3 * k_max // 4)):
+                while k < k_max:
+                    clock += t0 + slope * k
+                    k += 1
+                    if clock >= next_arrival:
+                        break
+                return k, clock
+        while k < k_max:
+            clock += self.decode_time(n, s_d)
+            s_d += n
+            k += 1
+            if clock >= next_arrival:
+                break
+        return k, clock
 
     def decode_time(self, n: int, s_d: float) -> float:
         """A pure-decode step of `n` sequences reading `s_d` KV tokens in all."""
@@ -88,17 +116,10 @@ def run_engine(policy, executor, workload: Workload, config: EngineConfig, *, fa
             nxt += 1
             in_flight += 1
 
-    def emit(r: Request, k: int, now: float) -> bool:
-        """`r` produced `k` tokens, the last at `now`; True if it finished."""
-        if r.num_generated == 0:
-            r.first_token_time = now
-        r.num_generated += k
-        if r.num_generated < r.output_len:
-            return False
+    def finish(r: Request, now: float) -> None:
         r.finish_time = now
         st.kv.release(r)
         policy.on_finish(r, st)
-        return True
 
     if conc is not None:
         issue_closed(0.0)
@@ -127,13 +148,21 @@ def run_engine(policy, executor, workload: Workload, config: EngineConfig, *, fa
         finished = False
         for r, q in batch.prefill:
             r.num_computed += q
-            if r.num_computed == r.prompt_len + r.num_generated:
+            if r.num_computed == r.prompt_len + r.num_generated:  # the chunk completed the known tokens
                 tokens += 1
-                finished |= emit(r, 1, clock)
-        for r in batch.decode:
+                if r.num_generated == 0:
+                    r.first_token_time = clock
+                r.num_generated += 1
+                if r.num_generated >= r.output_len:
+                    finish(r, clock)
+                    finished = True
+        tokens += k * len(batch.decode)
+        for r in batch.decode:  # each decode produced k tokens, the last one now
             r.num_computed += k
-            tokens += k
-            finished |= emit(r, k, clock)
+            r.num_generated += k
+            if r.num_generated >= r.output_len:
+                finish(r, clock)
+                finished = True
         if finished:
             before = len(st.running)
             st.running = [r for r in st.running if r.finish_time is None]
@@ -166,14 +195,7 @@ def _decode_stretch(executor: SimulatedExecutor, decode: list[Request], st: Sche
         extra = sum((r.num_computed + k_max + bs - 1) // bs - len(tables[r.rid]) for r in decode)
         if extra > kv.num_free:
             k_max = 1
-    s_d = sum(r.num_computed for r in decode) + n
-    k = 0
-    while k < k_max:
-        clock += executor.decode_time(n, s_d)
-        s_d += n
-        k += 1
-        if clock >= next_arrival:
-            break
+    k, clock = executor.decode_stretch(n, sum(r.num_computed for r in decode), k_max, clock, next_arrival)
     if k > 1:
         for r in decode:
             st.kv.grow(r, r.num_computed + k)

@@ -201,3 +201,24 @@ def test_request_larger_than_kv_is_rejected(h200_profile):
     cfg = EngineConfig(kv_capacity_tokens=4096).resolved(h200_profile)
     with pytest.raises(ValueError, match="request 0 needs 5010 KV tokens"):
         run_engine(MixedBatching(), SimulatedExecutor(h200_profile), w, cfg)
+
+
+@pytest.mark.parametrize("curved", [False, True])
+def test_decode_stretch_matches_stepwise_costing(curved, linear_profile):
+    """The affine shortcut is taken only where the step model is affine in s_d; either way it equals
+    costing every step with the model."""
+
+    class Curved(SimulatedExecutor):
+        def decode_time(self, n, s_d):
+            return super().decode_time(n, s_d) + 1e-9 * s_d**1.5
+
+    ex = Curved(linear_profile) if curved else SimulatedExecutor(linear_profile)
+    n, s_d, k_max = 7, 700.0, 50
+    expect, clock = [], 0.0
+    for j in range(k_max):
+        clock += ex.decode_time(n, s_d + j * n)
+        expect.append(clock)
+    k, end = ex.decode_stretch(n, s_d, k_max, 0.0, float("inf"))
+    assert k == k_max and end == pytest.approx(expect[-1], rel=1e-12)
+    k, end = ex.decode_stretch(n, s_d, k_max, 0.0, expect[9] - 1e-12)  # an arrival during step 10
+    assert k == 10 and end == pytest.approx(expect[9], rel=1e-12)
