@@ -142,7 +142,7 @@ def rms_norm(
     if rows.stride(-1) != 1:
         rows = rows.contiguous()
     out = torch.empty_like(rows)
-    res_in = None if residual is None else residual.reshape(-1, hidden)
+    res_in = None if residual is None else residual.reshape(-1, hidden).contiguous()
     res_out = None if residual is None else torch.empty_like(rows)
     if rows.shape[0] > 0:
         has_res = residual is not None
