@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from phasecal.probes.bandwidth import ceilings as bandwidth_ceilings
 from phasecal.probes.peaks import datasheet_peaks
 
 from .data import DeviceResults, Results, load_reference_json, reference_source, unique
@@ -18,6 +19,7 @@ from .style import finish, legend, note, panel_grid, ref_label
 
 PAPER_ATTENTION = "eb_paper_attention_H200_pure.json"
 PEAKS_SOURCE = "probes/peaks.json"
+MIB = 2**20
 KERNEL_COLORS = {"copy": "C0", "scale": "C1", "add": "C2", "triad": "C3", "read": "C4", "write": "C5"}
 IMPL_STYLES = {"triton": "-", "cupy": "--", "torch": ":"}
 
@@ -37,44 +39,59 @@ def _cache_lines(ax, d: DeviceResults) -> None:
     for key, name in (("l2_bytes", "L2"), ("l3_bytes", "L3")):
         size = d.device.get(key)
         if isinstance(size, int | float) and size > 0:
-            ax.axvline(size, color="0.5", lw=0.8, ls="-.", label=f"{name} size ({size / 2**20:.0f} MiB)")
+            ax.axvline(size / MIB, color="0.5", lw=0.8, ls="-.", label=f"{name} size ({size / MIB:g} MiB)")
 
 
 def bandwidth_sweep(results: Results) -> Figure:
-    """Attained bandwidth (TB/s) against working-set size, one panel per device, every kernel and
-    implementation; datasheet memory bandwidth as a published reference line."""
+    """Attained bandwidth (TB/s) against working-set size: a row per device, a panel per implementation
+    (Triton, CuPy, torch), a colour per BabelStream op; solid hot-cache samples, dashed cold (cache flushed).
+    The datasheet memory bandwidth is a published reference line; the vertical line the cache size."""
     devices = results.devices
-    fig, axes = panel_grid(len(devices))
+    impls = [unique(p.impl for p in bandwidth_points(d)) or [None] for d in devices]
+    ncols = max((len(i) for i in impls), default=1)
+    fig, axes = panel_grid(max(len(devices), 1) * ncols, ncols=ncols)
     if not devices:
         note(axes[0], f"no measured devices under {results.root.name}/")
     sources: list[str] = []
     used_peaks = False
-    for ax, d in zip(axes, devices, strict=False):
+    for row, (d, row_impls) in enumerate(zip(devices, impls, strict=True)):
         pts = bandwidth_points(d)
-        if not pts:
-            _missing(ax, d, "bandwidth")
-            continue
         sources += d.sources("bandwidth")
-        for kernel, impl in unique((p.kernel, p.impl) for p in pts):
-            series = sorted((p for p in pts if (p.kernel, p.impl) == (kernel, impl)), key=lambda p: p.working_set)
-            ax.plot([p.working_set for p in series], [p.tb_s for p in series], IMPL_STYLES.get(impl, "-."),
-                    marker=".", ms=3, lw=1, color=KERNEL_COLORS.get(kernel), label=f"{kernel} ({impl})")
-        _cache_lines(ax, d)
-        peaks = peaks_of(d)
-        if peaks and peaks.get("hbm_tb_s"):
-            used_peaks = True
-            ax.axhline(peaks["hbm_tb_s"], color="black", ls="--", lw=1,
-                       label=ref_label(f"datasheet {peaks['hbm_tb_s']} TB/s"))
-        ax.set_xscale("log")
-        ax.set_xlabel("working set (bytes)")
-        ax.set_ylabel("attained bandwidth (TB/s)")
-        ax.set_title(d.label, fontsize=9.5)
-        ax.grid(True, which="both", alpha=0.25)
-        legend(ax, ncol=2)
+        for col in range(ncols):
+            ax = axes[row * ncols + col]
+            impl = row_impls[col] if col < len(row_impls) else None
+            if not pts:
+                _missing(ax, d, "bandwidth") if col == 0 else ax.set_visible(False)
+                continue
+            if impl is None:
+                ax.set_visible(False)
+                continue
+            mine = [p for p in pts if p.impl == impl]
+            for op in unique(p.kernel for p in mine):
+                for cold in (False, True):
+                    series = sorted((p for p in mine if p.kernel == op and p.cold == cold), key=lambda p: p.working_set)
+                    if series:
+                        ax.plot([p.working_set / MIB for p in series], [p.tb_s for p in series], "--" if cold else "-",
+                                marker=".", ms=3, lw=1, color=KERNEL_COLORS.get(op),
+                                label=None if cold else op, alpha=0.7 if cold else 1.0)
+            ax.plot([], [], "k-", lw=1, label="hot cache")
+            ax.plot([], [], "k--", lw=1, alpha=0.7, label="cold (flushed)")
+            _cache_lines(ax, d)
+            peaks = peaks_of(d)
+            if peaks and peaks.get("hbm_tb_s"):
+                used_peaks = True
+                ax.axhline(peaks["hbm_tb_s"], color="black", ls=":", lw=1.2,
+                           label=ref_label(f"{peaks['id']} datasheet {peaks['hbm_tb_s']:g} TB/s"))
+            ax.set_xscale("log")
+            ax.set_xlabel("working set (MiB)")
+            ax.set_ylabel("attained bandwidth (TB/s)")
+            ax.set_title(f"{d.label}\n{impl}", fontsize=9.5)
+            ax.grid(True, which="both", alpha=0.25)
+            legend(ax, ncol=2, fontsize=7)
     if used_peaks:
         sources.append(PEAKS_SOURCE)
-    return finish(fig, "Attained memory bandwidth against working-set size (TB/s, bytes as BabelStream counts)",
-                  sources)
+    return finish(fig, "Attained memory bandwidth against working-set size (TB/s; bytes read + written, counted as "
+                       "BabelStream does)", sources)
 
 
 def launch_overhead(results: Results) -> Figure:
@@ -147,7 +164,7 @@ def gemm_rates(results: Results) -> Figure:
         if peaks and peaks.get("bf16_dense_tflops"):
             used_peaks = True
             ax.axhline(peaks["bf16_dense_tflops"], color="black", ls="--", lw=1,
-                       label=ref_label(f"datasheet bf16 dense {peaks['bf16_dense_tflops']:g}"))
+                       label=ref_label(f"{peaks['id']} datasheet bf16 dense {peaks['bf16_dense_tflops']:g} TFLOP/s"))
         ax.set_xscale("log")
         ax.set_xlabel("M = tokens in the step")
         ax.set_ylabel("TFLOP/s")
@@ -161,12 +178,10 @@ def gemm_rates(results: Results) -> Figure:
                   sources)
 
 
-def paper_attention_rates(results: Results) -> dict[str, list[tuple[float, float]]] | None:
-    """The paper's H200 FlashAttention times as rates: decode (context, KV-read TB/s), prefill (tokens, TFLOP/s).
-
-    Decode of `b` sequences at context c reads K and V: 2·b·c·kv_heads·head_dim·2 bytes (fp16). A causal
-    prefill of n tokens does 4·heads·head_dim·n²/2 FLOPs (QKᵀ and PV, half the square).
-    """
+def paper_attention_rates(results: Results) -> dict | None:
+    """The paper's H200 FlashAttention times as rates, counted as the attention probe counts them:
+    decode (context, KV-read TB/s), b sequences at context c reading 2·b·c·kv_heads·head_dim·2 bytes (fp16);
+    prefill (tokens, TFLOP/s), one causal prompt of n tokens doing 4·heads·head_dim·n(n+1)/2 FLOPs."""
     ref = load_reference_json(results, PAPER_ATTENTION)
     if ref is None:
         return None
@@ -174,47 +189,83 @@ def paper_attention_rates(results: Results) -> dict[str, list[tuple[float, float
     heads, kv_heads, dim, batch = args["num_heads"], args["num_kv_heads"], args["head_size"], args["batch_size"]
     decode = [(row["context_len"], 2 * batch * row["context_len"] * kv_heads * dim * 2 / (row["time_ms"] / 1e3) / 1e12)
               for row in ref["results"]["pure_decode"]]
-    prefill = [(row["seq_len"], 4 * heads * dim * row["seq_len"] ** 2 / 2 / (row["time_ms"] / 1e3) / 1e12)
-               for row in ref["results"]["pure_prefill"]]
+    prefill = [(row["seq_len"], 4 * heads * dim * row["seq_len"] * (row["seq_len"] + 1) / 2 / (row["time_ms"] / 1e3)
+                / 1e12) for row in ref["results"]["pure_prefill"]]
     return {"decode": decode, "prefill": prefill, "gpu": ref.get("gpu", "?"), "kernel": ref.get("kernel", "?")}
 
 
 def attention_rates(results: Results) -> Figure:
-    """Attention rates per device: decode as KV-read bandwidth (TB/s) against context, prefill as TFLOP/s
-    against prompt tokens; the paper's H200 FlashAttention figures as published reference points."""
+    """Attention per device, a row each: decode as KV-read bandwidth (TB/s) against context, prefill as
+    TFLOP/s against prompt tokens, mixed batches' time against decode share. Ceilings: the device's
+    measured bandwidth plateau, its datasheet peaks, and the paper's H200 FlashAttention figures."""
     devices = results.devices
-    fig, axes = panel_grid(2 * max(len(devices), 1), ncols=2)
+    fig, axes = panel_grid(3 * max(len(devices), 1), ncols=3)
     paper = paper_attention_rates(results)
     sources: list[str] = [reference_source(results, PAPER_ATTENTION)] if paper else []
     if not devices:
         note(axes[0], f"no measured devices under {results.root.name}/")
-        note(axes[1], "no attention data")
+        for ax in axes[1:3]:
+            note(ax, "no attention data")
+    used_peaks = False
+    headline = headline_numbers(results)
     for row, d in enumerate(devices):
-        ax_d, ax_p = axes[2 * row], axes[2 * row + 1]
         pts = attention_points(d)
         if pts:
             sources += d.sources("attention")
-        for ax, kind in ((ax_d, "decode"), (ax_p, "prefill")):
+        peaks = peaks_of(d)
+        for ax, kind in zip(axes[3 * row: 3 * row + 3], ("decode", "prefill", "mixed"), strict=True):
             mine = [p for p in pts if p.kind == kind]
             if not mine:
                 note(ax, f"no {kind} attention data for {d.label}")
                 continue
+            if kind == "mixed":
+                _mixed_panel(ax, d, mine)
+                continue
             for i, (impl, batch) in enumerate(unique((p.impl, p.batch) for p in mine)):
                 series = sorted((p for p in mine if (p.impl, p.batch) == (impl, batch)), key=lambda p: p.x)
+                what = f"{batch} seq" if kind == "decode" else f"{batch} chunk"
+                what += "s" if batch > 1 else ""
                 ax.plot([p.x for p in series], [p.rate for p in series], "o-", ms=3, lw=1, color=f"C{i % 10}",
-                        label=f"{impl}, batch {batch}")
+                        label=f"{impl}, {what}")
+            plateau = headline[d.label]["bandwidth_tb_s"]
+            if kind == "decode" and plateau:
+                ax.axhline(plateau, color="0.4", ls="--", lw=1, label=f"bandwidth plateau, this run ({plateau:.3g})")
+            peak = peaks and peaks.get("hbm_tb_s" if kind == "decode" else "bf16_dense_tflops")
+            if peak:
+                used_peaks = True
+                unit = "TB/s" if kind == "decode" else "TFLOP/s bf16 dense"
+                ax.axhline(peak, color="black", ls=":", lw=1.2,
+                           label=ref_label(f"{peaks['id']} datasheet {peak:g} {unit}"))
             if paper:
                 px, py = zip(*paper[kind], strict=True)
                 ax.plot(px, py, "s--", ms=5, lw=0.8, **_ref_style(),
-                        label=ref_label(f"paper: {paper['kernel'].split(',')[0]} on {paper['gpu']}"))
+                        label=ref_label(f"paper: {paper['kernel'].split(',')[0]}, {paper['gpu']}"))
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("KV context per sequence (tokens)" if kind == "decode" else "prompt tokens (causal)")
             ax.set_ylabel("KV read (TB/s)" if kind == "decode" else "TFLOP/s")
             ax.set_title(f"{d.label}\n{kind} attention", fontsize=9.5)
             ax.grid(True, which="both", alpha=0.25)
-            legend(ax, fontsize=7)
-    return finish(fig, "Attention rates: decode as KV-read bandwidth (TB/s), prefill as TFLOP/s", sources)
+            legend(ax, fontsize=6.5)
+    if used_peaks:
+        sources.append(PEAKS_SOURCE)
+    return finish(fig, "Attention: decode as KV-read bandwidth (TB/s), prefill as TFLOP/s, mixed batches as time (ms)",
+                  sources)
+
+
+def _mixed_panel(ax, d: DeviceResults, pts) -> None:
+    """Mixed batches at one token budget: time against decode share, one line per implementation
+    (one unified launch against two launches, on a GPU)."""
+    for i, impl in enumerate(unique(p.impl for p in pts)):
+        series = sorted((p for p in pts if p.impl == impl), key=lambda p: p.x)
+        ax.plot([p.x for p in series], [p.median_s * 1e3 for p in series], "o-", ms=3, lw=1, color=f"C{i % 10}",
+                label=impl)
+    ax.set_xlabel("decode share of the batch's tokens")
+    ax.set_ylabel("attention time (ms)")
+    ax.set_xlim(-0.05, 1.05)
+    ax.set_title(f"{d.label}\nmixed batches (fixed token budget)", fontsize=9.5)
+    ax.grid(True, alpha=0.25)
+    legend(ax, fontsize=7)
 
 
 def _ref_style() -> dict:
@@ -228,7 +279,7 @@ def device_summary(results: Results) -> Figure:
     devices = results.devices
     sources: list[str] = []
     rows = headline_numbers(results)
-    panels = (("bandwidth_tb_s", "memory bandwidth, largest working set (TB/s)", "hbm_tb_s"),
+    panels = (("bandwidth_tb_s", "memory bandwidth: plateau past the cache (TB/s)", "hbm_tb_s"),
               ("launch_us", "launch overhead (µs; eager per launch, graph per node)", None),
               ("gemm_tflops", "best GEMM rate (TFLOP/s)", "bf16_dense_tflops"))
     for ax, (key, xlabel, peak_key) in zip(axes, panels, strict=True):
@@ -280,15 +331,15 @@ REFERENCE_SHORT = "published reference"
 
 
 def headline_numbers(results: Results) -> dict[str, dict]:
-    """Per device label: bandwidth at the largest working set (best kernel), eager launch (cheapest
+    """Per device label: bandwidth plateau past the cache (best implementation and op), eager launch (cheapest
     implementation) and graph per-node cost (µs), best GEMM TFLOP/s. Missing measurements are None."""
     out = {}
     for d in results.devices:
         h: dict = {"bandwidth_tb_s": None, "launch_eager_us": None, "launch_graph_us": None, "gemm_tflops": None}
-        bw = bandwidth_points(d)
+        bw = d.points("bandwidth")
         if bw:
-            largest = max(p.working_set for p in bw)
-            h["bandwidth_tb_s"] = max(p.tb_s for p in bw if p.working_set >= largest / 2)
+            # the probe's own plateau: median hot rate over the largest working sets, per implementation and op
+            h["bandwidth_tb_s"] = max(c["plateau_gb_s"] for c in bandwidth_ceilings(bw).values()) / 1e3
         rows = launch_summary(launch_points(d))
         eager = [v for label, v in rows if " eager " in label]
         graph = [v for label, v in rows if "graph" in label]

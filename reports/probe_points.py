@@ -15,10 +15,11 @@ from .data import DeviceResults
 
 @dataclass(frozen=True)
 class BandwidthPoint:
-    kernel: str
+    kernel: str  # BabelStream op: copy, scale, add, triad, read, write
     impl: str
     working_set: float  # bytes
     tb_s: float
+    cold: bool  # cache flushed before each sample
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,12 @@ class GemmPoint:
 
 @dataclass(frozen=True)
 class AttentionPoint:
-    kind: str  # "prefill" or "decode"
+    kind: str  # "prefill", "decode" or "mixed"
     impl: str
-    batch: int
-    x: float  # decode: KV context per sequence; prefill: prompt tokens
-    rate: float  # decode: KV-read TB/s; prefill: TFLOP/s
+    batch: int  # decode: sequences; prefill: chunks
+    x: float  # decode: KV context per sequence; prefill: prompt tokens; mixed: decode share
+    rate: float | None  # decode: KV-read TB/s; prefill: TFLOP/s; mixed: None
+    median_s: float
 
 
 def _get(rec: PointRecord, *keys: str, default=None):
@@ -58,14 +60,15 @@ def _get(rec: PointRecord, *keys: str, default=None):
 
 
 def bandwidth_points(d: DeviceResults) -> list[BandwidthPoint]:
+    """probes.bandwidth: params impl, op, working_set_bytes, dtype, cold; extra bytes_moved, gb_s."""
     out = []
     for rec in d.points("bandwidth"):
-        ws = _get(rec, "working_set_bytes", "ws_bytes", "size_bytes")
-        moved = _get(rec, "bytes_moved", "bytes")
+        ws = _get(rec, "working_set_bytes")
+        moved = _get(rec, "bytes_moved")
         if ws is None or moved is None:
             continue
-        out.append(BandwidthPoint(str(_get(rec, "kernel", "op", default="?")), str(_get(rec, "impl", default="?")),
-                                  float(ws), float(moved) / rec.median_s / 1e12))
+        out.append(BandwidthPoint(str(_get(rec, "op", default="?")), str(_get(rec, "impl", default="?")), float(ws),
+                                  float(moved) / rec.median_s / 1e12, bool(_get(rec, "cold", default=False))))
     return out
 
 
@@ -80,35 +83,30 @@ def launch_points(d: DeviceResults) -> list[LaunchPoint]:
 
 
 def gemm_points(d: DeviceResults) -> list[GemmPoint]:
+    """probes.gemm: params impl, layer, m, n, k, dtype; the rate is 2·m·n·k over the median time."""
     out = []
     for rec in d.points("gemm"):
-        m, n, k = (_get(rec, key, key.lower()) for key in ("M", "N", "K"))
+        m, n, k = (_get(rec, key) for key in ("m", "n", "k"))
         if None in (m, n, k):
             continue
-        out.append(GemmPoint(str(_get(rec, "shape", "name", "layer", default=f"N={n}, K={k}")),
-                             str(_get(rec, "impl", default="?")), str(_get(rec, "dtype", default="")), int(m),
-                             2 * m * n * k / rec.median_s / 1e12))
+        out.append(GemmPoint(str(_get(rec, "layer", default=f"N={n}, K={k}")), str(_get(rec, "impl", default="?")),
+                             str(_get(rec, "dtype", default="")), int(m), 2 * m * n * k / rec.median_s / 1e12))
     return out
 
 
 def attention_points(d: DeviceResults) -> list[AttentionPoint]:
+    """probes.attention: params kind, impl, prefill [[q, c]], decode [ctx, ...], (mixed) decode_share;
+    extra decode_kv_gb_s (KV bytes read over time) and prefill_tflops (4·heads·head_dim·s_p over time)."""
     out = []
     for rec in d.points("attention"):
-        kind = _get(rec, "kind")
-        if kind == "decode":
-            moved = _get(rec, "bytes", "kv_bytes", "bytes_moved")
-            x = _get(rec, "context", "context_len")
-            if moved is None or x is None:
-                continue
-            rate = float(moved) / rec.median_s / 1e12
-        elif kind == "prefill":
-            flops = _get(rec, "flops")
-            x = _get(rec, "tokens", "seq_len", "context")
-            if flops is None or x is None:
-                continue
-            rate = float(flops) / rec.median_s / 1e12
-        else:
-            continue
-        out.append(AttentionPoint(kind, str(_get(rec, "impl", default="?")), int(_get(rec, "batch", default=1)),
-                                  float(x), rate))
+        kind, impl = _get(rec, "kind"), str(_get(rec, "impl", default="?"))
+        prefill, decode = rec.params.get("prefill") or [], rec.params.get("decode") or []
+        if kind == "decode" and decode and rec.extra.get("decode_kv_gb_s"):
+            out.append(AttentionPoint(kind, impl, len(decode), float(decode[0]), rec.extra["decode_kv_gb_s"] / 1e3,
+                                      rec.median_s))
+        elif kind == "prefill" and prefill and rec.extra.get("prefill_tflops"):
+            out.append(AttentionPoint(kind, impl, len(prefill), float(sum(q for q, _ in prefill)),
+                                      rec.extra["prefill_tflops"], rec.median_s))
+        elif kind == "mixed" and _get(rec, "decode_share") is not None:
+            out.append(AttentionPoint(kind, impl, len(decode), float(_get(rec, "decode_share")), None, rec.median_s))
     return out

@@ -55,35 +55,53 @@ def write_device(root: Path, slug: str, name: str, *, model: str = "tiny", speed
                                                          "decode": [512] * n_d, "graph": False, "budget": 256,
                                                          "decode_share": r}, t, rng))
     if "bandwidth" in probes:
-        for kernel, factor in (("copy", 2), ("triad", 3)):
-            for ws in (1 << 16, 1 << 20, 1 << 24, 1 << 28):
-                tb_s = (0.05 if ws < (4 << 20) else 0.02) * speed
-                moved = ws * factor / 3
-                append_record(raw, _record("bandwidth", f"{kernel}{ws}", {"kernel": kernel, "impl": "torch",
-                                                                          "working_set_bytes": ws},
-                                           moved / (tb_s * 1e12), rng, {"bytes_moved": moved}))
+        for impl in ("torch", "triton") if kind == "cuda" else ("torch",):
+            for op, arrays in (("copy", 2), ("triad", 3), ("read", 1)):
+                for cold in (False, True):
+                    for ws in (1 << 16, 1 << 20, 1 << 24, 1 << 28):
+                        tb_s = (0.05 if ws < (4 << 20) and not cold else 0.02) * speed
+                        moved = ws // arrays * arrays
+                        append_record(raw, _record("bandwidth", f"{impl}/{op}/{ws}/{cold}",
+                                                   {"impl": impl, "op": op, "working_set_bytes": ws,
+                                                    "dtype": "float32", "cold": cold},
+                                                   moved / (tb_s * 1e12), rng,
+                                                   {"bytes_moved": moved, "gb_s": tb_s * 1e3}))
     if "launch" in probes:
         append_record(raw, _record("launch", "eager", {"impl": "torch", "mode": "eager", "nodes": 1}, 5e-6, rng))
         for nodes in (1, 16, 64):
             append_record(raw, _record("launch", f"graph{nodes}", {"impl": "torch", "mode": "graph", "nodes": nodes},
                                        4e-6 + 1e-6 * nodes, rng))
     if "gemm" in probes:
-        for shape, (n, k) in (("qkv_proj", (512, 256)), ("down_proj", (256, 768))):
+        for layer, (n, k) in (("qkv_proj", (512, 256)), ("down_proj", (256, 768))):
             for m in (1, 16, 256):
                 flops = 2 * m * n * k
-                append_record(raw, _record("gemm", f"{shape}{m}", {"M": m, "N": n, "K": k, "shape": shape,
-                                                                   "impl": "torch", "dtype": "bfloat16"},
-                                           flops / (min(m, 64) * 1e10 * speed), rng))
+                t = flops / (min(m, 64) * 1e10 * speed)
+                append_record(raw, _record("gemm", f"gemm/torch/{layer}/m{m}", {"impl": "torch", "layer": layer,
+                                                                               "m": m, "n": n, "k": k,
+                                                                               "dtype": "bfloat16"},
+                                           t, rng, {"flops": flops, "tflops": flops / t / 1e12}))
     if "attention" in probes:
-        for ctx in (128, 512, 2048):
-            kv = 8 * ctx * 2 * 64 * 2 * 2
-            append_record(raw, _record("attention", f"d{ctx}", {"kind": "decode", "impl": "torch", "batch": 8,
-                                                                 "context": ctx}, kv / (0.02e12 * speed), rng,
-                                       {"bytes": kv}))
-            flops = 4 * 4 * 64 * ctx * ctx / 2
-            append_record(raw, _record("attention", f"p{ctx}", {"kind": "prefill", "impl": "torch", "batch": 1,
-                                                                 "tokens": ctx}, flops / (0.5e12 * speed), rng,
-                                       {"flops": flops}))
+        for b in (1, 8):
+            for ctx in (128, 512, 2048):
+                kv = b * (ctx + 1) * 2 * 2 * 64 * 2
+                t = kv / (0.02e12 * speed * (1 + b / 8))
+                append_record(raw, _record("attention", f"attention/decode/torch_paged/{b}x{ctx}",
+                                           {"kind": "decode", "impl": "torch_paged", "prefill": [], "decode": [ctx] * b,
+                                            "dtype": "float32"}, t, rng, {"decode_kv_gb_s": kv / t / 1e9,
+                                                                          "prefill_tflops": None}))
+        for q in (64, 256, 1024):
+            flops = 4 * 4 * 64 * q * (q + 1) / 2
+            t = flops / (0.5e12 * speed)
+            append_record(raw, _record("attention", f"attention/prefill/torch_paged/q{q}",
+                                       {"kind": "prefill", "impl": "torch_paged", "prefill": [[q, 0]], "decode": [],
+                                        "dtype": "float32"}, t, rng, {"prefill_tflops": flops / t / 1e12,
+                                                                      "decode_kv_gb_s": None}))
+        for share in (0.0, 0.5, 1.0):
+            n_d = round(share * 256)
+            append_record(raw, _record("attention", f"attention/mixed/torch_paged/r{share:.2f}",
+                                       {"kind": "mixed", "impl": "torch_paged", "prefill": [[256 - n_d, 0]] if n_d < 256
+                                        else [], "decode": [256] * n_d, "dtype": "float32", "budget": 256,
+                                        "decode_share": share}, (1 + share) * 1e-3 / speed, rng))
     if profile:
         save_profile(Profile(
             device=device, model={"name": model}, exclusive={"eager": costs},
