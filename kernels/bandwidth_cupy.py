@@ -210,8 +210,9 @@ def stream_triad(b, c, scalar, out=None, blocks=None):
 def stream_read(a, total=None, blocks=None):
     """Read-only: the fp32 sum of a (a 1-element fp32 `total`, zeroed here, gets one atomic add per block)."""
     total = torch.zeros(1, device=a.device, dtype=torch.float32) if total is None else total.zero_()
-    _launch("read", [a, total], (), a.numel(), blocks)
-    return total[0]
+    require(total.dtype == torch.float32 and total.numel() == 1, "total must be a 1-element fp32 tensor")
+    _launch("read", [a, total.view(1)], (), a.numel(), blocks)
+    return total.view(1)[0]
 
 
 def stream_write(out, value, blocks=None):
