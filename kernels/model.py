@@ -46,6 +46,7 @@ class StepInputs:
     block_tables: torch.Tensor  # [S, max_blocks] int32
     last_token: torch.Tensor  # [S] index of each sequence's last new token
     chunks: list[SeqChunk]
+    max_query_len: int  # longest chunk of the step: picks the attention kernel's tile size
 
 
 def probe_chunks(prefill: list[tuple[int, int]], decode: list[int], block_size: int,
@@ -133,6 +134,7 @@ class SyntheticModel:
             block_tables=tables.to(dev),
             last_token=(torch.tensor(qsl[1:], dtype=torch.long) - 1).to(dev),
             chunks=chunks,
+            max_query_len=max(ch.num_new for ch in chunks),
         )
 
     @torch.inference_mode()
@@ -182,7 +184,7 @@ class SyntheticModel:
         if self.attention == "triton":
             from .attention import unified_attention
 
-            return unified_attention(*args)
+            return unified_attention(*args, max_query_len=inp.max_query_len)
         return _torch_paged_attention(*args, chunks=inp.chunks)
 
 

@@ -49,3 +49,14 @@ def test_forward_returns_a_token_per_sequence_and_empty_batch(model):
 def test_probe_chunks_refuses_a_batch_larger_than_the_cache():
     with pytest.raises(ValueError, match="KV pages"):
         probe_chunks([], [1000] * 10, block_size=16, num_blocks=64)
+
+
+def test_triton_attention_path_matches_torch_path():
+    """The model's Triton attention (interpreted on the CPU) gives the torch path's logits on a mixed batch."""
+    shape = get_model_shape("tiny")
+    chunks = probe_chunks([(9, 0), (5, 18)], [33, 7, 16], block_size=16, num_blocks=32)
+    logits = {}
+    for backend in ("torch", "triton"):
+        m = SyntheticModel(shape, num_blocks=32, block_size=16, seed=3, attention=backend)
+        logits[backend] = m.logits(m.prepare(chunks))
+    torch.testing.assert_close(logits["triton"], logits["torch"], rtol=1e-3, atol=1e-3)
