@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from phasecal.kernels.catalog import ModelShape
 from phasecal.probes.nvml import NvmlSource
-from phasecal.probes.timing import StopRule, Timer
+from phasecal.probes.timing import StopRule, Timer, Timing
+from phasecal.records import PointRecord
 
 
 @dataclass
@@ -46,3 +47,28 @@ class ProbeContext:
 
     def time_left(self) -> float:
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+
+def to_record(probe: str, point: PlannedPoint, timing: Timing, **extra) -> PointRecord:
+    """The raw record of a measured point: the timing's samples plus derived rates in `extra`."""
+    return PointRecord(probe=probe, key=point.key, params=point.params, median_s=timing.median_s,
+                       spread=timing.spread, samples_s=timing.samples_s, throttled=timing.throttled,
+                       extra={**timing.extra(), **extra})
+
+
+def torch_dtype(name: str):
+    """torch dtype from its short name ('bfloat16', 'float32')."""
+    import torch
+
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r}")
+    return dtype
+
+
+def point_rule(ctx: ProbeContext, gpu_share: float = 1.0, cpu_share: float = 0.5) -> StopRule:
+    """The suite's stopping rule with its time cap scaled for a probe with many points (the CPU's
+    cold samples each rewrite twice its last-level cache, so its kernel probes sample for less)."""
+    from dataclasses import replace
+
+    return replace(ctx.rule, max_time_s=ctx.rule.max_time_s * (gpu_share if ctx.is_cuda else cpu_share))

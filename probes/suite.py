@@ -192,6 +192,8 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
         records = [r for r in read_raw(path)[1] if r.probe == mod.NAME]
         line = mod.summarize(records) if records else "no points measured"
         summaries[mod.NAME]["summary"] = line
+        if records and hasattr(mod, "ceilings"):
+            summaries[mod.NAME]["measured"] = mod.ceilings(records)
         console.print(f"[bold green]{mod.NAME}[/]: {line}")
     _write_summary(path.with_name("summary.json"), fp, summaries, time.monotonic() - start)
     console.print(f"raw points: {path} ({time.monotonic() - start:.0f} s)")
@@ -201,7 +203,7 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
 def _write_summary(path: Path, fp: dict, summaries: dict, elapsed_s: float) -> None:
     """Atomically (temp file + rename) write the run's per-probe summaries beside the raw file."""
     body = {"device": fp.get("name"), "datasheet": fp.get("datasheet"), "elapsed_s": round(elapsed_s, 1),
-            "probes": summaries}
+            "probes": summaries}  # measured ceilings (probes.*.measured) stored beside the datasheet peaks
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(body, indent=1) + "\n")
     os.replace(tmp, path)

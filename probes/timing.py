@@ -142,12 +142,16 @@ class Timer:
 
     # --- the measurement ----------------------------------------------------------------------
     def measure(self, fn: Callable[[], object], rule: StopRule, *, cold: bool = False, hold: bool = False,
-                setup: Callable[[], object] | None = None) -> Timing:
+                setup: Callable[[], object] | None = None, host: bool = False) -> Timing:
         """Warm `fn` up, then sample it until `rule` stops. `setup` runs before each sample, untimed
         (e.g. rotating inputs). `cold` flushes the cache before each sample; `hold` (GPU only) queues
-        the launches behind a spin kernel so the sample is device time without host gaps."""
+        the launches behind a spin kernel so the sample is device time without host gaps. `host`
+        times the call on the host clock (perf_counter) even on a GPU, then synchronizes untimed:
+        what the caller's thread spends, e.g. enqueueing launches."""
         if hold and not self.is_cuda:
             raise ValueError("hold=True needs a CUDA device (it queues launches behind a GPU spin kernel)")
+        if hold and host:
+            raise ValueError("hold and host exclude each other: hold times the device, host the caller")
         # warm-up; also learns how long the host takes to enqueue fn (sizes the hold)
         t0 = time.perf_counter()
         warm, enqueue_s = 0, 0.0
@@ -178,7 +182,12 @@ class Timer:
                 setup()
             if cold:
                 self.flush()
-            if self.is_cuda:
+            if host:
+                t = time.perf_counter()
+                fn()
+                samples.append(time.perf_counter() - t)
+                self.sync()
+            elif self.is_cuda:
                 if hold_cycles:
                     torch.cuda._sleep(hold_cycles)
                 start.record()
