@@ -11,10 +11,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from phasecal.probes.bandwidth import ceilings as bandwidth_ceilings
+from phasecal.probes.launch import graph_fit
 from phasecal.probes.peaks import datasheet_peaks
 
 from .data import DeviceResults, Results, load_reference_json, reference_source, unique
-from .probe_points import attention_points, bandwidth_points, gemm_points, launch_points
+from .probe_points import attention_points, bandwidth_points, gemm_points, launch_points_from
 from .style import finish, legend, note, panel_grid, ref_label
 
 PAPER_ATTENTION = "eb_paper_attention_H200_pure.json"
@@ -30,8 +31,7 @@ def peaks_of(d: DeviceResults) -> dict | None:
 
 
 def _missing(ax, d: DeviceResults, probe: str) -> None:
-    why = "CUDA only" if probe in ("launch",) and d.device.get("kind", "cpu") == "cpu" else "not measured"
-    note(ax, f"no {probe} data for {d.label}: {why}")
+    note(ax, f"no {probe} data for {d.label}: not measured (run `phasecal probe --suite {probe}`)")
 
 
 def _cache_lines(ax, d: DeviceResults) -> None:
@@ -95,48 +95,47 @@ def bandwidth_sweep(results: Results) -> Figure:
 
 
 def launch_overhead(results: Results) -> Figure:
-    """Launch overhead per device: eager launches (µs each, per implementation) against CUDA-Graph replay
-    (µs per node, fitted as a + b·nodes over the node sweep)."""
+    """Launch overhead per device: eager launches (µs each: host enqueue, launch+sync round trip, or a
+    CPU op's call) against CUDA-Graph replay (µs per node b and fixed cost a, fitted as a + b·nodes)."""
     devices = results.devices
     fig, axes = panel_grid(len(devices))
     if not devices:
         note(axes[0], f"no measured devices under {results.root.name}/")
     sources: list[str] = []
     for ax, d in zip(axes, devices, strict=False):
-        pts = launch_points(d)
-        if not pts:
+        records = d.points("launch")
+        if not records:
             _missing(ax, d, "launch")
             continue
         sources += d.sources("launch")
-        rows = launch_summary(pts)
+        rows = launch_summary(records)
         y = np.arange(len(rows))
-        ax.barh(y, [r[1] * 1e6 for r in rows], color=["C1" if "graph" in r[0] else "C0" for r in rows])
+        ax.barh(y, [v * 1e6 for _, v in rows], color=["C1" if "graph" in label else "C0" for label, _ in rows])
         for yi, (_, v) in zip(y, rows, strict=True):
-            ax.text(v * 1e6, yi, f" {v * 1e6:.2f}", va="center", fontsize=8)
-        ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
+            ax.text(v * 1e6, yi, f" {v * 1e6:.3g}", va="center", fontsize=8)
+        ax.set_yticks(y, [label for label, _ in rows], fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel("µs per launch (eager) or per graph node (graph)")
+        ax.margins(x=0.2)
+        ax.set_xlabel("µs (eager: per launch; graph: per node, or fixed per replay)")
         ax.set_title(d.label, fontsize=9.5)
         ax.grid(True, axis="x", alpha=0.25)
-    return finish(fig, "Kernel launch overhead, eager against CUDA Graph (µs; lower is better)", sources)
+        if not any("graph" in label for label, _ in rows):
+            ax.text(0.98, 0.04, f"no CUDA Graph data for {d.label}: CUDA only", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=8, color="0.3")
+    return finish(fig, "Kernel launch overhead, eager against CUDA Graph replay (µs; lower is better)", sources)
 
 
-def launch_summary(pts) -> list[tuple[str, float]]:
-    """(row label, seconds) per implementation and measure: eager medians at one node, graph cost per node."""
-    rows = []
-    for impl, measure in unique((p.impl, p.measure) for p in pts if p.mode == "eager"):
-        sel = [p for p in pts if p.mode == "eager" and p.impl == impl and p.measure == measure]
-        per = [p.median_s / max(p.nodes, 1) for p in sel]
-        rows.append((f"{impl} eager {measure}", float(np.median(per))))
-    for impl in unique(p.impl for p in pts if p.mode == "graph"):
-        sel = [p for p in pts if p.mode == "graph" and p.impl == impl]
-        nodes = np.array([p.nodes for p in sel], dtype=float)
-        times = np.array([p.median_s for p in sel])
-        if np.unique(nodes).size >= 2:
-            slope = float(np.polyfit(nodes, times, 1)[0])
-            rows.append((f"{impl} graph replay, per node", slope))
-        else:
-            rows.append((f"{impl} graph replay, per node", float(np.median(times / np.maximum(nodes, 1)))))
+LAUNCH_WHAT = {"call": "op call (host)", "enqueue": "enqueue (host)", "launch_sync": "launch + sync"}
+
+
+def launch_summary(records) -> list[tuple[str, float]]:
+    """(row label, seconds): every eager measure per implementation, then each implementation's graph
+    replay fit (probes.launch.graph_fit): cost per node b and fixed cost per replay a."""
+    rows = [(f"{p.impl}: {LAUNCH_WHAT.get(p.measure, p.measure)}", p.median_s)
+            for p in launch_points_from(records) if p.mode == "eager"]
+    for impl, fit in graph_fit(records).items():
+        rows.append((f"{impl}: graph, per node", fit["b_us_per_node"] / 1e6))
+        rows.append((f"{impl}: graph, fixed per replay", fit["a_us"] / 1e6))
     return rows
 
 
@@ -340,9 +339,9 @@ def headline_numbers(results: Results) -> dict[str, dict]:
         if bw:
             # the probe's own plateau: median hot rate over the largest working sets, per implementation and op
             h["bandwidth_tb_s"] = max(c["plateau_gb_s"] for c in bandwidth_ceilings(bw).values()) / 1e3
-        rows = launch_summary(launch_points(d))
-        eager = [v for label, v in rows if " eager " in label]
-        graph = [v for label, v in rows if "graph" in label]
+        records = d.points("launch")
+        eager = [p.median_s for p in launch_points_from(records) if p.measure in ("call", "enqueue")]
+        graph = [fit["b_us_per_node"] / 1e6 for fit in graph_fit(records).values()]
         h["launch_eager_us"] = min(eager) * 1e6 if eager else None
         h["launch_graph_us"] = min(graph) * 1e6 if graph else None
         gemm = gemm_points(d)
@@ -357,7 +356,8 @@ def headline_markdown(results: Results) -> str:
     rows = headline_numbers(results)
     if not rows:
         return f"No measured devices under `{results.root.name}/`."
-    lines = ["| device · model | bandwidth (TB/s) | eager launch (µs) | graph per node (µs) | best GEMM (TFLOP/s) |",
+    lines = ["| device · model | bandwidth plateau (TB/s) | eager launch, host cost (µs) | CUDA Graph per node (µs) "
+             "| best GEMM (TFLOP/s) |",
              "|---|---|---|---|---|"]
     for label, h in rows.items():
         cells = [f"{h[k]:.3g}" if h[k] is not None else "—" for k in

@@ -26,7 +26,7 @@ class BandwidthPoint:
 class LaunchPoint:
     impl: str
     mode: str  # "eager" or "graph"
-    measure: str  # what the time is (enqueue, launch+sync, replay)
+    measure: str  # what the time is: call (CPU), enqueue, launch_sync, graph (a replay of `nodes` launches)
     nodes: int
     median_s: float
 
@@ -72,12 +72,12 @@ def bandwidth_points(d: DeviceResults) -> list[BandwidthPoint]:
     return out
 
 
-def launch_points(d: DeviceResults) -> list[LaunchPoint]:
+def launch_points_from(records: list[PointRecord]) -> list[LaunchPoint]:
+    """probes.launch records: params impl, what (call, enqueue, launch_sync, graph), nodes (graph replays)."""
     out = []
-    for rec in d.points("launch"):
-        mode = str(_get(rec, "mode", default="eager"))
-        out.append(LaunchPoint(str(_get(rec, "impl", default="?")), mode,
-                               str(_get(rec, "measure", "what", default="replay" if mode == "graph" else "launch")),
+    for rec in records:
+        what = str(_get(rec, "what", default="?"))
+        out.append(LaunchPoint(str(_get(rec, "impl", default="?")), "graph" if what == "graph" else "eager", what,
                                int(_get(rec, "nodes", default=1)), rec.median_s))
     return out
 

@@ -24,7 +24,7 @@ def _record(probe: str, key: str, params: dict, median: float, rng: np.random.Ge
 
 
 def write_device(root: Path, slug: str, name: str, *, model: str = "tiny", speed: float = 1.0,
-                 probes: tuple[str, ...] = ("step", "bandwidth", "gemm", "attention"), kind: str = "cpu",
+                 probes: tuple[str, ...] = ("step", "bandwidth", "launch", "gemm", "attention"), kind: str = "cpu",
                  profile: bool = True, seed: int = 0) -> Path:
     """Write `root/<slug>/<model>/raw.jsonl` (and profile.json) for a device `speed` times the baseline."""
     rng = np.random.default_rng(seed)
@@ -66,11 +66,16 @@ def write_device(root: Path, slug: str, name: str, *, model: str = "tiny", speed
                                                     "dtype": "float32", "cold": cold},
                                                    moved / (tb_s * 1e12), rng,
                                                    {"bytes_moved": moved, "gb_s": tb_s * 1e3}))
-    if "launch" in probes:
-        append_record(raw, _record("launch", "eager", {"impl": "torch", "mode": "eager", "nodes": 1}, 5e-6, rng))
+    if "launch" in probes and kind == "cpu":
+        append_record(raw, _record("launch", "launch/torch/call", {"impl": "torch", "what": "call", "nodes": 1}, 3e-6,
+                                   rng))
+    elif "launch" in probes:
+        for what, t in (("enqueue", 5e-6), ("launch_sync", 9e-6)):
+            append_record(raw, _record("launch", f"launch/torch/{what}", {"impl": "torch", "what": what, "nodes": 1},
+                                       t, rng))
         for nodes in (1, 16, 64):
-            append_record(raw, _record("launch", f"graph{nodes}", {"impl": "torch", "mode": "graph", "nodes": nodes},
-                                       4e-6 + 1e-6 * nodes, rng))
+            append_record(raw, _record("launch", f"launch/torch/graph/{nodes}",
+                                       {"impl": "torch", "what": "graph", "nodes": nodes}, 4e-6 + 1e-6 * nodes, rng))
     if "gemm" in probes:
         for layer, (n, k) in (("qkv_proj", (512, 256)), ("down_proj", (256, 768))):
             for m in (1, 16, 256):
