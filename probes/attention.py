@@ -111,11 +111,14 @@ def _call(ctx: ProbeContext, params: dict, pool: KVPool):
     b = _batch(ctx, chunks, dtype)
     if impl == "torch_paged":
         return lambda: _torch_paged_attention(b["q"], k, v, b["qsl"], b["seq_lens"], b["tables"], chunks=chunks)
-    if impl == "torch_sdpa":  # one contiguous causal sequence, torch's fused kernel
+    if impl == "torch_sdpa":  # one contiguous causal sequence, torch's fused (flash) kernel
         (q_len, _), s = prefill[0], ctx.shape
         qs = torch.randn(1, s.num_heads, q_len, s.head_dim, device=ctx.device, dtype=dtype)
-        ks, vs = (torch.randn(1, s.num_kv_heads, q_len, s.head_dim, device=ctx.device, dtype=dtype) for _ in "kv")
-        return lambda: torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, is_causal=True, enable_gqa=True)
+        # K/V expanded to all heads up front: not every fused backend takes GQA, and the math
+        # fallback would need q_len^2 memory per head
+        ks, vs = (torch.randn(1, s.num_kv_heads, q_len, s.head_dim, device=ctx.device, dtype=dtype)
+                  .repeat_interleave(s.num_heads // s.num_kv_heads, dim=1) for _ in "kv")
+        return lambda: torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, is_causal=True)
     if impl == "triton":
         return lambda: att.prefill_attention(b["q"], k, v, b["qsl"], b["seq_lens"], b["tables"])
     if impl == "unified":

@@ -201,9 +201,18 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
 
 
 def _write_summary(path: Path, fp: dict, summaries: dict, elapsed_s: float) -> None:
-    """Atomically (temp file + rename) write the run's per-probe summaries beside the raw file."""
+    """Write the run's per-probe summaries beside the raw file (temp file + rename), keeping the
+    entries of probes that an earlier run into the same raw file measured."""
+    probes = {}
+    if path.exists():
+        try:
+            probes = json.loads(path.read_text()).get("probes", {})
+        except (json.JSONDecodeError, AttributeError):
+            probes = {}  # unreadable: rewritten from this run
+    probes.update(summaries)
+    # the measured ceilings (probes.*.measured) sit beside the datasheet peaks
     body = {"device": fp.get("name"), "datasheet": fp.get("datasheet"), "elapsed_s": round(elapsed_s, 1),
-            "probes": summaries}  # measured ceilings (probes.*.measured) stored beside the datasheet peaks
+            "probes": probes}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(body, indent=1) + "\n")
     os.replace(tmp, path)

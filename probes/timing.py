@@ -25,6 +25,8 @@ import numpy as np
 
 from phasecal.probes.nvml import NoNvml, NvmlSource, summarize_states
 
+MAX_HOLD_S = 0.05  # a longer enqueue than this is host-bound work that no hold should hide
+
 
 @dataclass
 class StopRule:
@@ -152,21 +154,22 @@ class Timer:
             raise ValueError("hold=True needs a CUDA device (it queues launches behind a GPU spin kernel)")
         if hold and host:
             raise ValueError("hold and host exclude each other: hold times the device, host the caller")
-        # warm-up; also learns how long the host takes to enqueue fn (sizes the hold)
+        # warm-up: at least warmup_iters calls (the first may compile or autotune), then until
+        # warmup_s has passed unless fn is slow; the last call's host time sizes the hold
         t0 = time.perf_counter()
         warm, enqueue_s = 0, 0.0
-        while warm < rule.warmup_iters or time.perf_counter() - t0 < rule.warmup_s:
+        while warm < rule.warmup_iters or (time.perf_counter() - t0 < rule.warmup_s
+                                           and time.perf_counter() - t0 < rule.max_time_s):
             if setup is not None:
                 setup()
             self.sync()
             e0 = time.perf_counter()
             fn()
-            enqueue_s = max(enqueue_s, time.perf_counter() - e0)
+            enqueue_s = time.perf_counter() - e0
             self.sync()
             warm += 1
-            if time.perf_counter() - t0 > rule.max_time_s:  # a slow fn: its first calls were the warm-up
-                break
-        hold_cycles = int((2 * enqueue_s + 20e-6) * self._spin_cycles_per_s()) if hold else 0
+        hold_s = min(2 * enqueue_s + 20e-6, MAX_HOLD_S)
+        hold_cycles = int(hold_s * self._spin_cycles_per_s()) if hold else 0
 
         states = [self.nvml.state()] if self.nvml.available else []
         samples: list[float] = []
