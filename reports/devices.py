@@ -15,7 +15,7 @@ from phasecal.probes.launch import graph_fit
 from phasecal.probes.peaks import datasheet_peaks
 
 from .data import DeviceResults, Results, load_reference_json, reference_source, unique
-from .probe_points import attention_points, bandwidth_points, gemm_points, launch_points_from
+from .probe_points import attention_points, bandwidth_points, gemm_points, launch_points_from, well_formed
 from .style import finish, legend, note, panel_grid, ref_label
 
 PAPER_ATTENTION = "eb_paper_attention_H200_pure.json"
@@ -133,7 +133,7 @@ def launch_summary(records) -> list[tuple[str, float]]:
     replay fit (probes.launch.graph_fit): cost per node b and fixed cost per replay a."""
     rows = [(f"{p.impl}: {LAUNCH_WHAT.get(p.measure, p.measure)}", p.median_s)
             for p in launch_points_from(records) if p.mode == "eager"]
-    for impl, fit in graph_fit(records).items():
+    for impl, fit in graph_fit(well_formed(records, "launch")).items():
         rows.append((f"{impl}: graph, per node", fit["b_us_per_node"] / 1e6))
         rows.append((f"{impl}: graph, fixed per replay", fit["a_us"] / 1e6))
     return rows
@@ -271,59 +271,75 @@ def _ref_style() -> dict:
     return {"color": "black", "markerfacecolor": "none", "markeredgecolor": "black"}
 
 
+SUMMARY_PANELS = (("bandwidth_tb_s", "memory bandwidth: plateau past the cache (TB/s, higher is better)",
+                   "hbm_tb_s", "copy_tb_s"),
+                  ("launch_us", "launch overhead (µs, lower is better): eager host cost per launch, CUDA Graph per "
+                   "node", None, None),
+                  ("gemm_tflops", "best GEMM rate (TFLOP/s, higher is better)", "bf16_dense_tflops",
+                   "bf16_gemm_tflops"))
+
+
+def _reference_peaks(results: Results) -> list[dict]:
+    """Datasheet entries of the measured devices and of the devices of the published calibrations, once each."""
+    names = [d.device_name for d in results.devices] + [r.profile.device.get("name", "") for r in results.references]
+    entries = [d.device.get("datasheet") for d in results.devices] + [datasheet_peaks(n) for n in names]
+    return list({e["id"]: e for e in entries if e}.values())
+
+
 def device_summary(results: Results) -> Figure:
-    """Headline numbers side by side for every device: memory bandwidth (largest working set), launch
-    overhead eager vs graph, best GEMM rate; datasheet peaks of the same devices as hollow reference bars."""
-    fig, axes = panel_grid(3)
+    """Headline numbers of every device, one bar each: memory bandwidth plateau, launch overhead (eager
+    and CUDA Graph), best GEMM rate. Hatched bars are published references: the datasheet peaks of the
+    measured devices and of the published calibrations' devices, and the ceilings measured elsewhere
+    that `probes/peaks.json` records with their source."""
     devices = results.devices
-    sources: list[str] = []
     rows = headline_numbers(results)
-    panels = (("bandwidth_tb_s", "memory bandwidth: plateau past the cache (TB/s)", "hbm_tb_s"),
-              ("launch_us", "launch overhead (µs; eager per launch, graph per node)", None),
-              ("gemm_tflops", "best GEMM rate (TFLOP/s)", "bf16_dense_tflops"))
-    for ax, (key, xlabel, peak_key) in zip(axes, panels, strict=True):
-        labels, values, colors, hatches = [], [], [], []
+    refs = _reference_peaks(results)
+    n_bars = max(len(devices) * 2, len(devices) + 2 * len(refs), 1)
+    fig, axes = panel_grid(3, ncols=1, panel_w=11)
+    fig.set_figheight(3 * (0.9 + 0.32 * n_bars) + 1.2)
+    for ax, (key, xlabel, peak_key, measured_key) in zip(axes, SUMMARY_PANELS, strict=True):
+        bars: list[tuple[str, float, str, bool]] = []  # label, value, colour, is a reference
         for d in devices:
             h = rows[d.label]
             if key == "launch_us":
                 for mode in ("eager", "graph"):
-                    if h.get(f"launch_{mode}_us") is not None:
-                        labels.append(f"{d.label}\n{mode}")
-                        values.append(h[f"launch_{mode}_us"])
-                        colors.append("C0" if mode == "eager" else "C1")
-                        hatches.append("")
-            elif h.get(key) is not None:
-                labels.append(d.label)
-                values.append(h[key])
-                colors.append("C0")
-                hatches.append("")
-            peaks = peaks_of(d)
-            if peak_key and peaks and peaks.get(peak_key):
-                labels.append(f"{peaks['id']} datasheet\n({REFERENCE_SHORT})")
-                values.append(peaks[peak_key])
-                colors.append("none")
-                hatches.append("//")
-        if not values:
+                    if h[f"launch_{mode}_us"] is not None:
+                        bars.append((f"{d.label}: {'eager' if mode == 'eager' else 'CUDA Graph'}",
+                                     h[f"launch_{mode}_us"], "C0" if mode == "eager" else "C1", False))
+            elif h[key] is not None:
+                bars.append((d.label, h[key], "C0", False))
+        for peaks in refs:
+            if peak_key and peaks.get(peak_key):
+                bars.append((f"{peaks['id']}: datasheet ({REFERENCE_SHORT})", peaks[peak_key], "none", True))
+            measured = peaks.get("measured") or {}
+            if measured_key and measured.get(measured_key):
+                bars.append((f"{peaks['id']}: measured elsewhere through PyTorch ({REFERENCE_SHORT})",
+                             measured[measured_key], "none", True))
+        if not bars:
             note(ax, f"no data for {xlabel}")
             continue
-        y = np.arange(len(values))
-        bars = ax.barh(y, values, color=colors, edgecolor=["black" if h else "none" for h in hatches])
-        for bar, hatch in zip(bars, hatches, strict=True):
-            bar.set_hatch(hatch)
-        for yi, v in zip(y, values, strict=True):
-            ax.text(v, yi, f" {v:.3g}", va="center", fontsize=8)
-        ax.set_yticks(y, labels, fontsize=7.5)
+        y = np.arange(len(bars))
+        values = [b[1] for b in bars]
+        drawn = ax.barh(y, values, color=[b[2] for b in bars], edgecolor=["black" if b[3] else "none" for b in bars])
+        for bar, b in zip(drawn, bars, strict=True):
+            bar.set_hatch("//" if b[3] else "")
+            ax.text(0.005, bar.get_y() + bar.get_height() / 2, f"{b[0]}: {b[1]:.3g}", va="center", fontsize=7.5,
+                    transform=ax.get_yaxis_transform(), color="black",
+                    bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 1})
+        ax.set_yticks([])
         ax.invert_yaxis()
-        ax.set_xscale("log")
-        ax.set_xlabel(xlabel, fontsize=8.5)
+        if max(values) / min(values) > 10:
+            ax.set_xscale("log")
+            ax.set_xlim(min(values) / 20, max(values) * 4)  # room for the labels at the left, values at the right
+        else:
+            ax.set_xlim(0, max(values) * 1.25)
+        ax.set_title(xlabel, fontsize=9.5)
         ax.grid(True, axis="x", which="both", alpha=0.25)
-        ax.margins(x=0.25)
-    for d in devices:
-        sources += d.sources("bandwidth") + d.sources("launch") + d.sources("gemm")
-    if any(peaks_of(d) for d in devices):
+    sources = [src for d in devices for src in d.sources("bandwidth") + d.sources("launch") + d.sources("gemm")]
+    if refs:
         sources.append(PEAKS_SOURCE)
-    return finish(fig, "Device summary: bandwidth, launch overhead, GEMM rate (measured; hatched = published "
-                       "datasheet peaks)", sources)
+    return finish(fig, "Device summary: what each device delivers (measured bars; hatched = published references)",
+                  sources)
 
 
 REFERENCE_SHORT = "published reference"
@@ -335,11 +351,11 @@ def headline_numbers(results: Results) -> dict[str, dict]:
     out = {}
     for d in results.devices:
         h: dict = {"bandwidth_tb_s": None, "launch_eager_us": None, "launch_graph_us": None, "gemm_tflops": None}
-        bw = d.points("bandwidth")
+        bw = well_formed(d.points("bandwidth"), "bandwidth")
         if bw:
             # the probe's own plateau: median hot rate over the largest working sets, per implementation and op
             h["bandwidth_tb_s"] = max(c["plateau_gb_s"] for c in bandwidth_ceilings(bw).values()) / 1e3
-        records = d.points("launch")
+        records = well_formed(d.points("launch"), "launch")
         eager = [p.median_s for p in launch_points_from(records) if p.measure in ("call", "enqueue")]
         graph = [fit["b_us_per_node"] / 1e6 for fit in graph_fit(records).values()]
         h["launch_eager_us"] = min(eager) * 1e6 if eager else None

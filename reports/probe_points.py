@@ -50,6 +50,19 @@ class AttentionPoint:
     median_s: float
 
 
+PROBE_KEYS = {  # what each probe's own summarising functions (ceilings, graph_fit) read
+    "bandwidth": (("impl", "op", "working_set_bytes", "cold"), ("gb_s",)),
+    "launch": (("impl", "what", "nodes"), ()),
+    "gemm": (("impl", "layer", "m", "n", "k"), ("tflops",)),
+}
+
+
+def well_formed(records: list[PointRecord], probe: str) -> list[PointRecord]:
+    """The records that carry every params/extra key the probe's own summaries read (others are skipped)."""
+    params, extra = PROBE_KEYS[probe]
+    return [r for r in records if all(k in r.params for k in params) and all(k in r.extra for k in extra)]
+
+
 def _get(rec: PointRecord, *keys: str, default=None):
     """The first of `keys` found in params, then in extra."""
     for where in (rec.params, rec.extra):

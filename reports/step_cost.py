@@ -181,7 +181,7 @@ def marginal_cost_vs_decode_share(results: Results) -> Figure:
         ax.set_ylabel("marginal cost per token (µs/token)")
         ax.set_xlim(0, 1)
         if mixed.crossover_share is None:
-            verdict = "no crossover: a mixed step never costs more per token"
+            verdict = "no crossover: near pure decode (r → 1) mixing costs less per token"
         elif mixed.crossover_share == 0:
             verdict = "crossover at r = 0: mixed costs more per token at every share"
         else:

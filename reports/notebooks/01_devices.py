@@ -50,9 +50,11 @@ show(devices.device_summary(results))
 # %% [markdown]
 # ## 1. Attained bandwidth against working-set size
 #
-# BabelStream kernels (copy, scale, add, triad, read, write) counted as BabelStream counts bytes. Small
-# working sets fit in the last-level cache (vertical line) and run faster; the plateau to the right is
-# the memory bandwidth. The dashed black line is the datasheet figure.
+# BabelStream kernels (copy, scale, add, triad, read, write), bytes counted as BabelStream counts them
+# (arrays read plus written, once each), one panel per implementation (Triton and CuPy kernels on a GPU,
+# torch's own ops everywhere). Solid lines reuse warm buffers, so small working sets run from the cache
+# (its size is the vertical line); dashed lines flush the cache before every sample. The plateau to the
+# right is the memory bandwidth; the dotted black line is the datasheet figure.
 
 # %%
 show(devices.bandwidth_sweep(results))
@@ -60,8 +62,10 @@ show(devices.bandwidth_sweep(results))
 # %% [markdown]
 # ## 2. Launch overhead, eager against CUDA Graph
 #
-# An empty kernel launched eagerly (per launch) against the same kernels replayed from a CUDA Graph (per
-# node, the slope of replay time over graph size). CUDA only: a CPU has no kernel launches to measure.
+# An empty kernel launched eagerly through Triton's launcher, a CuPy RawKernel and a torch op: the host's
+# enqueue cost and the launch + sync round trip, each per launch. Beside them CUDA-Graph replay, fitted as
+# a + b·nodes over graphs of 1 to 256 launches: b is what each launch costs once captured. On a CPU only
+# the torch op's call cost is measured; graphs are CUDA only.
 
 # %%
 show(devices.launch_overhead(results))
@@ -79,9 +83,11 @@ show(devices.gemm_rates(results))
 # %% [markdown]
 # ## 4. Attention rates
 #
-# Decode attention is a KV-cache read: its rate is bytes of K and V over time (TB/s), to set beside the
-# bandwidth plateau. Prefill attention is arithmetic: causal FLOPs over time (TFLOP/s). Hollow squares are
-# the paper's FlashAttention times on an H200 (Qwen3-8B heads), converted to the same rates.
+# Decode attention is a KV-cache read: its rate is bytes of K and V over time (TB/s), set beside the
+# bandwidth plateau measured above (dashed) and the datasheet (dotted). Prefill attention is arithmetic:
+# causal FLOPs over time (TFLOP/s). Hollow squares are the paper's FlashAttention times on an H200
+# (Qwen3-8B heads), converted to the same rates. The right panel holds mixed batches at one token budget
+# against their decode share: on a GPU as one unified launch and as two launches.
 
 # %%
 show(devices.attention_rates(results))

@@ -49,7 +49,9 @@ show(step_cost.step_time_vs_tokens(results))
 # of such a step at decode share r, fitted at the profile's token budget B. The dashed line is what the
 # same tokens cost in exclusive steps; where β_MB(r) crosses above it (the vertical line) mixing costs
 # more per token than keeping the phases apart. The paper reports this crossover near 80% decode share on
-# an H200 and near 20% on an RTX PRO 6000 (Qwen3-8B).
+# an H200 and near 20% on an RTX PRO 6000 (Qwen3-8B). Its published H200 β_MB (black, its own panel) was
+# fitted to whole-engine throughput at three workloads, not to steps: compare its curve with the
+# kernel-level ones.
 
 # %%
 show(step_cost.marginal_cost_vs_decode_share(results))
