@@ -13,7 +13,7 @@ class BlockManager:
             raise ValueError(f"KV cache needs ≥ 1 block of ≥ 1 token, got {num_blocks} blocks of {block_size}")
         self.num_blocks = num_blocks
         self.block_size = block_size
-        self._free = list(range(num_blocks - 1, -1, -1))  # pop() hands out low ids first
+        self._free = list(range(num_blocks - 1, -1, -1))  # low ids at the end: handed out first
         self.tables: dict[int, list[int]] = {}
         self.peak_used = 0
 
@@ -24,13 +24,6 @@ class BlockManager:
     @property
     def num_used(self) -> int:
         return self.num_blocks - len(self._free)
-
-    def blocks_for(self, tokens: int) -> int:
-        return -(-tokens // self.block_size)
-
-    def extra_blocks(self, req: Request, tokens: int) -> int:
-        """Blocks `req` still needs so that its table covers `tokens` tokens."""
-        return max(0, self.blocks_for(tokens) - len(self.tables.get(req.rid, ())))
 
     def grow(self, req: Request, tokens: int) -> bool:
         """Extend `req`'s table to cover `tokens` tokens; False (and nothing allocated) if blocks are short."""

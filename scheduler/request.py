@@ -33,7 +33,3 @@ class Request:
     def is_decode(self) -> bool:
         """True when the next step for this request is a decode (one token on top of its cached context)."""
         return self.num_generated > 0 and self.num_computed == self.prompt_len + self.num_generated - 1
-
-    @property
-    def finished(self) -> bool:
-        return self.num_generated >= self.output_len

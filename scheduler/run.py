@@ -111,7 +111,7 @@ def compare_policies(profile: Profile, workload: Workload | str = "azure_conv", 
                      seed: int = 0, config: EngineConfig | None = None) -> list[PolicySummary]:
     """Simulated summaries of `policies` on one workload (default: the bundled Azure conversation trace).
 
-    For `phasecal run`: a few seconds at most on one core (the whole Azure trace simulates in about a
-    second per policy). `workload` is a Workload or a spec string (see workloads.workload_from_spec).
+    For `phasecal run`: quick on one core (the whole Azure trace takes about 2-3 s of CPU per policy on
+    the 2-core dev machine). `workload` is a Workload or a spec string (see workloads.workload_from_spec).
     """
     return simulate(profile, workload, policies, seed=seed, config=config).summaries()
