@@ -22,7 +22,7 @@ PAPER_ATTENTION = "eb_paper_attention_H200_pure.json"
 PEAKS_SOURCE = "probes/peaks.json"
 MIB = 2**20
 KERNEL_COLORS = {"copy": "C0", "scale": "C1", "add": "C2", "triad": "C3", "read": "C4", "write": "C5"}
-IMPL_STYLES = {"triton": "-", "cupy": "--", "torch": ":"}
+IMPL_STYLES = {"torch": "-", "triton": "--", "cupy": "-."}
 
 
 def peaks_of(d: DeviceResults) -> dict | None:
@@ -117,11 +117,9 @@ def launch_overhead(results: Results) -> Figure:
         ax.invert_yaxis()
         ax.margins(x=0.2)
         ax.set_xlabel("µs (eager: per launch; graph: per node, or fixed per replay)")
-        ax.set_title(d.label, fontsize=9.5)
+        graphs = any("graph" in label for label, _ in rows)
+        ax.set_title(d.label + ("" if graphs else "\n(no CUDA Graph data on this device: CUDA only)"), fontsize=9.5)
         ax.grid(True, axis="x", alpha=0.25)
-        if not any("graph" in label for label, _ in rows):
-            ax.text(0.98, 0.04, f"no CUDA Graph data for {d.label}: CUDA only", transform=ax.transAxes,
-                    ha="right", va="bottom", fontsize=8, color="0.3")
     return finish(fig, "Kernel launch overhead, eager against CUDA Graph replay (µs; lower is better)", sources)
 
 

@@ -122,6 +122,8 @@ def _bench_runs(doc: dict, label: str, reference: bool, source: str, problems: l
     try:
         trace = doc.get("azure_trace") or {}
         for entry in trace.get("policies", []):
+            if str(entry.get("policy", "")).endswith("-slow"):
+                continue  # the same policy without the simulator's fast path: a speed check, not a policy
             runs.append(SchedulerRun(label, reference, "azure_conv", None, _from_bench(entry), source))
         for w in doc.get("paper_workloads", []):
             family, conc = _split_workload(str(w["workload"]), w.get("concurrency"))

@@ -61,6 +61,8 @@ def _grouped_bars(ax, runs: list[SchedulerRun], value, best=max, log: bool = Fal
                     j = policies.index(pol)
                     ax.annotate("★", (i + (j - (len(policies) - 1) / 2) * width, v), ha="center", va="bottom",
                                 fontsize=11, color=_color(pol))
+    half = max(len(cases), 4) / 2  # a lone case keeps slim bars
+    ax.set_xlim((len(cases) - 1) / 2 - half, (len(cases) - 1) / 2 + half)
     predicted = {r.case: r.predicted for r in runs if r.predicted}
     ax.set_xticks(range(len(cases)), [c + (f"\npredicts {predicted[c]}" if c in predicted else "") for c in cases],
                   fontsize=7.5)
@@ -132,7 +134,8 @@ def _mode_note(runs: list[SchedulerRun]) -> str:
     executed = {r.result.executed for r in runs}
     kind = "executed on the device" if executed == {True} else "simulated from the profile" if executed == {
         False} else "simulated and executed"
-    return f"{kind}; {len({r.case for r in runs})} workload cases"
+    n = len({r.case for r in runs})
+    return f"{kind}; {n} workload case{'s' if n > 1 else ''}"
 
 
 def scheduler_concurrency(results: Results) -> Figure:

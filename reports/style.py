@@ -36,7 +36,7 @@ def panel_grid(n: int, *, ncols: int | None = None, sharey: bool = False,
     ncols = ncols or min(n, MAX_COLS)
     nrows = -(-n // ncols)
     # Figures are drawn on the Agg canvas directly, not through pyplot: no window, no global figure list.
-    fig = Figure(figsize=(max(panel_w * ncols, MIN_W), PANEL_H * nrows + 1.0))
+    fig = Figure(figsize=(max(panel_w * ncols, MIN_W), PANEL_H * nrows + 0.8))
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey)
     flat = list(axes.flat)
@@ -60,16 +60,18 @@ def finish(fig: Figure, title: str, sources: list[str], notes: list[str] | None 
     """Title the figure and list its data sources (and any notes) in a footer; returns the figure."""
     for ax in fig.axes:
         _plain_log_ticks(ax)
-    fig.suptitle(textwrap.fill(title, int(fig.get_figwidth() * 8.5)), fontsize=12, fontweight="bold")
+    title = textwrap.fill(title, int(fig.get_figwidth() * 9))
     lines = ["Data: " + ("; ".join(dict.fromkeys(sources)) if sources else "none found")]
     lines += list(notes or [])
-    width = int(fig.get_figwidth() * 16)
-    footer = "\n".join(textwrap.fill(line, width, subsequent_indent="    ") for line in lines)
-    n_lines = footer.count("\n") + 1
-    fig.text(0.01, 0.005, footer, fontsize=7.5, va="bottom", ha="left", color="0.25")
+    footer = "\n".join(textwrap.fill(line, int(fig.get_figwidth() * 16), subsequent_indent="    ") for line in lines)
+    # grow the figure by what the wrapped title and footer need, so the panels keep their height
+    extra_in = 0.2 * title.count("\n") + 0.13 * footer.count("\n")
+    fig.set_figheight(fig.get_figheight() + extra_in)
     height = fig.get_figheight()
-    bottom = min(0.45, (0.18 * n_lines + 0.35) / height)
-    top = 1 - (0.35 + 0.2 * fig.get_suptitle().count("\n")) / height
+    fig.suptitle(title, fontsize=11.5, fontweight="bold")
+    fig.text(0.01, 0.005, footer, fontsize=7.5, va="bottom", ha="left", color="0.25")
+    bottom = (0.13 * (footer.count("\n") + 1) + 0.1) / height
+    top = 1 - (0.3 + 0.2 * title.count("\n")) / height
     fig.tight_layout(rect=(0, bottom, 1, top))
     return fig
 

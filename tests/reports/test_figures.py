@@ -70,7 +70,7 @@ def test_new_device_appears_without_code_change(two_devices: Path):
 def test_cpu_launch_panel_says_graphs_are_cuda_only(two_devices: Path):
     text = texts(devices.launch_overhead(load_results(two_devices)))
     assert "torch: op call (host)" in text
-    assert "no CUDA Graph data for Test CPU [cpu-test] · tiny: CUDA only" in text
+    assert "Test CPU [cpu-test] · tiny (no CUDA Graph data on this device: CUDA only)" in text
     assert "torch: graph, per node" in text  # the GPU's replay fit
 
 
