@@ -19,9 +19,10 @@ def catalog_name(profile: Profile) -> str:
 class ExecutedExecutor:
     """Runs batches on `SyntheticModel(shape of the profile's model)`; `step` returns measured seconds.
 
-    On the CPU it measures as the profile's probes did (`probe_settings` threads and clock): with one
-    torch thread and the "thread" clock, a step costs its own thread's CPU time, so other processes
-    sharing the cores do not inflate it; `threads`/`clock` override. On a GPU the clock is wall time.
+    On the CPU it measures as the profile's probes did (`probe_settings` threads and clock; it sets
+    torch's thread count for the process): with one torch thread and the "thread" clock, a step costs
+    its own thread's CPU time, so other processes sharing the cores inflate it less; `threads`/`clock`
+    override. On a GPU the clock is wall time.
     """
 
     can_fast_forward = False
@@ -53,10 +54,13 @@ class ExecutedExecutor:
         self.model = SyntheticModel(get_model_shape(catalog_name(profile)), device=self.device, dtype=dtype,
                                     num_blocks=config.num_blocks, block_size=config.block_size, seed=seed)
         self.step_times: list[float] = []
-        if warmup:  # first calls compile kernels and touch lazy state: keep that out of the measured steps
-            n = max(1, min(config.num_blocks, 4))
-            for _ in range(2):
-                self.model.forward([SeqChunk(0, min(32, n * config.block_size), list(range(n)))])
+        n = min(config.num_blocks, 4)
+        if warmup and n * config.block_size >= 2:  # keep compilation and lazy set-up out of the measured steps
+            q, table = min(32, n * config.block_size - 1), list(range(n))
+            prefill, decode = SeqChunk(0, q, table), SeqChunk(q, 1, table)
+            for batch in ([prefill], [decode], [prefill, decode]):
+                for _ in range(2):  # prefill, decode and mixed kernels may each compile on first use
+                    self.model.forward(batch)
 
     def step(self, batch: Batch, st: SchedulerState) -> float:
         chunks = [self._chunk(r.num_computed, q, st.kv.table(r)) for r, q in batch.prefill]
