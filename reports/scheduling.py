@@ -38,11 +38,16 @@ def _bar_width(groups: dict[str, list[SchedulerRun]]) -> float:
     return max(PANEL_W, 1.1 * max((len(_cases(runs)) for runs in groups.values()), default=1) + 2.5)
 
 
+def _policies(runs: list[SchedulerRun]) -> list[str]:
+    """Policies present, in the usual order (MB, PF, EB, EB+), then any others."""
+    known = [p for p in POLICY_NAMES if any(r.policy == p for r in runs)]
+    return known + unique(r.policy for r in runs if r.policy not in known)
+
+
 def _grouped_bars(ax, runs: list[SchedulerRun], value, best=max, log: bool = False) -> None:
     """Bars per workload case, one per policy; the best policy of each case (and any within TIE of it) gets a ★."""
     cases = _cases(runs)
-    policies = [p for p in POLICY_NAMES if any(r.policy == p for r in runs)]
-    policies += unique(r.policy for r in runs if r.policy not in policies)
+    policies = _policies(runs)
     width = 0.8 / max(len(policies), 1)
     for j, pol in enumerate(policies):
         xs, ys = [], []
@@ -117,8 +122,7 @@ def scheduler_latency(results: Results) -> Figure:
 
 def _p90_whiskers(ax, runs: list[SchedulerRun], metric: str) -> None:
     cases = _cases(runs)
-    policies = [p for p in POLICY_NAMES if any(r.policy == p for r in runs)]
-    policies += unique(r.policy for r in runs if r.policy not in policies)
+    policies = _policies(runs)
     width = 0.8 / max(len(policies), 1)
     for j, pol in enumerate(policies):
         for i, case in enumerate(cases):
@@ -139,39 +143,37 @@ def _mode_note(runs: list[SchedulerRun]) -> str:
 
 
 def scheduler_concurrency(results: Results) -> Figure:
-    """Throughput, TTFT and TPOT against concurrency for workloads run at several concurrencies, one row
-    per device profile; colours are policies, line styles workloads."""
-    groups = {label: [r for r in runs if r.concurrency is not None]
-              for label, runs in _by_profile(load_scheduler_runs(results)).items()}
-    groups = {label: runs for label, runs in groups.items()
-              if any(len({r.concurrency for r in runs if r.workload == w}) >= 2 for w in {r.workload for r in runs})}
-    fig, axes = panel_grid(3 * max(len(groups), 1), ncols=3)
-    if not groups:
+    """Throughput, TTFT and TPOT against concurrency, a row per device profile and workload run at two or
+    more concurrencies, a line per policy."""
+    rows: list[tuple[str, str, list[SchedulerRun]]] = []
+    for label, runs in _by_profile(load_scheduler_runs(results)).items():
+        for w in unique(r.workload for r in runs if r.concurrency is not None):
+            sel = [r for r in runs if r.workload == w and r.concurrency is not None]
+            if len({r.concurrency for r in sel}) >= 2:
+                rows.append((label, w, sel))
+    fig, axes = panel_grid(3 * max(len(rows), 1), ncols=3)
+    if not rows:
         note(axes[0], "no workload was run at two or more concurrencies")
         for ax in axes[1:3]:
             note(ax, "no concurrency sweep")
     sources = []
-    styles = ["-", "--", ":", "-."]
     metrics = (("throughput_tok_s", 1.0, "throughput (tokens/s)"), ("ttft_p50", 1e3, "TTFT median (ms)"),
                ("tpot_p50", 1e3, "TPOT median (ms)"))
-    for row, (label, runs) in enumerate(groups.items()):
+    for row, (label, workload, runs) in enumerate(rows):
         sources += [r.source for r in runs]
-        workloads = [w for w in unique(r.workload for r in runs)
-                     if len({r.concurrency for r in runs if r.workload == w}) >= 2]
-        for ax, (attr, scale, ylabel) in zip(axes[3 * row: 3 * row + 3], metrics, strict=True):
-            for k, w in enumerate(workloads):
-                for pol in unique(r.policy for r in runs if r.workload == w):
-                    sel = sorted((r for r in runs if r.workload == w and r.policy == pol), key=lambda r: r.concurrency)
-                    ax.plot([r.concurrency for r in sel], [getattr(r.result, attr) * scale for r in sel],
-                            styles[k % len(styles)], marker="o", ms=3, color=_color(pol),
-                            label=f"{_name(pol)}, {w}")
+        for col, (ax, (attr, scale, ylabel)) in enumerate(zip(axes[3 * row: 3 * row + 3], metrics, strict=True)):
+            for pol in _policies(runs):
+                sel = sorted((r for r in runs if r.policy == pol), key=lambda r: r.concurrency)
+                ax.plot([r.concurrency for r in sel], [getattr(r.result, attr) * scale for r in sel], "o-", ms=3,
+                        color=_color(pol), label=_name(pol))
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("concurrency (requests in flight)")
             ax.set_ylabel(ylabel)
-            ax.set_title(label, fontsize=9)
+            ax.set_title(f"{label}\n{workload}", fontsize=9)
             ax.grid(True, which="both", alpha=0.25)
-            legend(ax, fontsize=6.5)
+            if col == 0:
+                legend(ax)
     return finish(fig, "Schedulers against concurrency: throughput (tokens/s), TTFT and TPOT (ms)", sources)
 
 
