@@ -1,4 +1,5 @@
-"""The executed path: the synthetic model really runs each step the policy schedules (CPU here)."""
+"""The executed path: the synthetic model really runs each step the policy schedules (on the GPU when
+there is one, else on the CPU: the `device` fixture of tests/conftest.py)."""
 
 import pytest
 
@@ -13,10 +14,10 @@ def tiny_profile() -> Profile:
                    exclusive={"eager": ExclusiveCosts(1e-3, 2e-5, 1e-3, 2e-5)})
 
 
-def test_executed_matches_simulated_schedule(tiny_profile):
+def test_executed_matches_simulated_schedule(tiny_profile, device):
     # A closed loop's decisions do not depend on time, so both runs schedule the same steps.
     cfg = EngineConfig(max_num_seqs=3, token_budget=24, block_size=8, kv_capacity_tokens=8 * 12)
-    rep = simulate(tiny_profile, "40/6:c=3:n=6", ["mb", "eb"], execute=True, config=cfg, device="cpu",
+    rep = simulate(tiny_profile, "40/6:c=3:n=6", ["mb", "eb"], execute=True, config=cfg, device=device,
                    fast_forward=False)
     for name, run in rep.runs.items():
         sim, ex = run.simulated_result, run.executed_result
