@@ -237,7 +237,9 @@ def predicted_vs_measured(results: Results) -> Figure:
         ax.set_yscale("log")
         ax.set_xlabel("measured step time (ms)")
         ax.set_ylabel("predicted step time (ms)")
-        ax.set_title(f"{d.label}\nmodel: {family}, in-sample MAPE {mape:.1f}%", fontsize=9.5)
+        held = next((f.cv_mape for f in d.profile.families if f.name == family and f.cv_mape is not None), None)
+        held_text = f", k-fold held-out {held:.1f}%" if held is not None else ""
+        ax.set_title(f"{d.label}\nmodel: {family}; MAPE in-sample {mape:.1f}%{held_text}", fontsize=9.5)
         ax.grid(True, which="both", alpha=0.25)
         legend(ax, loc="upper left")
     return finish(fig, "Predicted against measured step time (ms), profile model on every measured step", sources)
