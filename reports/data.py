@@ -48,6 +48,7 @@ class DeviceResults:
     profile: Profile | None = None
     profile_path: Path | None = None
     root: Path = Path(".")
+    skipped: list[str] = field(default_factory=list)  # probe parts not run here, with why (suite summary.json)
 
     @property
     def device_name(self) -> str:
@@ -210,6 +211,15 @@ def load_results(root: str | os.PathLike | None = None) -> Results:
         else:
             d = entry(key)
             d.profile, d.profile_path = profile, path
+    for path in sorted(root.rglob("summary.json")):
+        key = _folder_key(path, root)
+        if key is None or key not in by_key:
+            continue
+        try:
+            probes = json.loads(path.read_text()).get("probes", {})
+            by_key[key].skipped += unique(line for p in probes.values() for line in p.get("skipped", []))
+        except (json.JSONDecodeError, AttributeError, TypeError):
+            problems.append(f"{_relative(path, root)}: not a probe-suite summary (its skipped parts are not shown)")
     devices = sorted(by_key.values(), key=lambda d: (d.slug, d.model))
     return Results(root, devices, references, problems)
 

@@ -387,3 +387,14 @@ def headline_markdown(results: Results) -> str:
         elif len(have) == 1:
             verdicts.append(f"- {what}: only {next(iter(have))} measured it")
     return "\n".join(lines + [""] + verdicts)
+
+
+def skipped_markdown(results: Results) -> str:
+    """What the probe suite did not measure on each device, and why (from its summary.json)."""
+    lines = []
+    for d in results.devices:
+        if d.skipped:
+            lines.append(f"**{d.label}**")
+            lines += [f"- {line}" for line in d.skipped]
+            lines.append("")
+    return "\n".join(lines) or "Every probe ran in full on every device (or no suite summary was found)."

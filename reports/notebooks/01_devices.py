@@ -48,6 +48,12 @@ Markdown(devices.headline_markdown(results))
 show(devices.device_summary(results))
 
 # %% [markdown]
+# Not every probe runs everywhere; the suite records what it skipped on each device and why:
+
+# %%
+Markdown(devices.skipped_markdown(results))
+
+# %% [markdown]
 # ## 1. Attained bandwidth against working-set size
 #
 # BabelStream kernels (copy, scale, add, triad, read, write), bytes counted as BabelStream counts them

@@ -3,6 +3,7 @@ references, and it survives missing data with a visible note."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,10 @@ def test_scheduler_study_on_published_calibration_is_labelled(two_devices: Path)
     table = scheduling.winners_markdown(results)
     assert "| NVIDIA H200 · Qwen/Qwen3-8B (published calibration) | decode_heavy c=2048 | **EB**" in table
     assert "published calibration" in texts(scheduling.scheduler_throughput(results))
+
+
+def test_skipped_probe_parts_are_listed(two_devices: Path):
+    summary = {"device": "Test CPU", "probes": {"launch": {"skipped": ["launch/cupy: CuPy needs a CUDA GPU"]}}}
+    (two_devices / "cpu-test" / "tiny" / "summary.json").write_text(json.dumps(summary))
+    md = devices.skipped_markdown(load_results(two_devices))
+    assert "**Test CPU [cpu-test] · tiny**" in md and "- launch/cupy: CuPy needs a CUDA GPU" in md
