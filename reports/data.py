@@ -116,9 +116,6 @@ class Results:
     references: list[ReferenceProfile]
     problems: list[str]  # files that could not be read, with why; shown in the notebooks
 
-    def with_probe(self, probe: str) -> list[DeviceResults]:
-        return [d for d in self.devices if d.points(probe)]
-
     def with_profile(self) -> list[DeviceResults]:
         return [d for d in self.devices if d.profile is not None]
 

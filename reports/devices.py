@@ -16,7 +16,7 @@ from phasecal.probes.peaks import datasheet_peaks
 
 from .data import DeviceResults, Results, load_reference_json, reference_source, unique
 from .probe_points import attention_points, bandwidth_points, gemm_points, launch_points_from, well_formed
-from .style import finish, legend, note, panel_grid, ref_label
+from .style import REF_STYLE, REFERENCE, finish, legend, note, panel_grid, ref_label
 
 PAPER_ATTENTION = "eb_paper_attention_H200_pure.json"
 PEAKS_SOURCE = "probes/peaks.json"
@@ -235,7 +235,7 @@ def attention_rates(results: Results) -> Figure:
                            label=ref_label(f"{peaks['id']} datasheet {peak:g} {unit}"))
             if paper:
                 px, py = zip(*paper[kind], strict=True)
-                ax.plot(px, py, "s--", ms=5, lw=0.8, **_ref_style(),
+                ax.plot(px, py, "s--", ms=5, lw=0.8, **REF_STYLE,
                         label=ref_label(f"paper: {paper['kernel'].split(',')[0]}, {paper['gpu']}"))
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -263,10 +263,6 @@ def _mixed_panel(ax, d: DeviceResults, pts) -> None:
     ax.set_title(f"{d.label}\nmixed batches (fixed token budget)", fontsize=9.5)
     ax.grid(True, alpha=0.25)
     legend(ax, fontsize=7)
-
-
-def _ref_style() -> dict:
-    return {"color": "black", "markerfacecolor": "none", "markeredgecolor": "black"}
 
 
 SUMMARY_PANELS = (("bandwidth_tb_s", "memory bandwidth: plateau past the cache (TB/s, higher is better)",
@@ -308,10 +304,10 @@ def device_summary(results: Results) -> Figure:
                 bars.append((d.label, h[key], "C0", False))
         for peaks in refs:
             if peak_key and peaks.get(peak_key):
-                bars.append((f"{peaks['id']}: datasheet ({REFERENCE_SHORT})", peaks[peak_key], "none", True))
+                bars.append((f"{peaks['id']}: datasheet ({REFERENCE})", peaks[peak_key], "none", True))
             measured = peaks.get("measured") or {}
             if measured_key and measured.get(measured_key):
-                bars.append((f"{peaks['id']}: measured elsewhere through PyTorch ({REFERENCE_SHORT})",
+                bars.append((f"{peaks['id']}: measured elsewhere through PyTorch ({REFERENCE})",
                              measured[measured_key], "none", True))
         if not bars:
             note(ax, f"no data for {xlabel}")
@@ -338,9 +334,6 @@ def device_summary(results: Results) -> Figure:
         sources.append(PEAKS_SOURCE)
     return finish(fig, "Device summary: what each device delivers (measured bars; hatched = published references)",
                   sources)
-
-
-REFERENCE_SHORT = "published reference"
 
 
 def headline_numbers(results: Results) -> dict[str, dict]:

@@ -53,7 +53,6 @@ class AttentionPoint:
 PROBE_KEYS = {  # what each probe's own summarising functions (ceilings, graph_fit) read
     "bandwidth": (("impl", "op", "working_set_bytes", "cold"), ("gb_s",)),
     "launch": (("impl", "what", "nodes"), ()),
-    "gemm": (("impl", "layer", "m", "n", "k"), ("tflops",)),
 }
 
 
