@@ -159,6 +159,8 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
         return
     pool = KVPool(ctx, points)
     for p in points:
+        if ctx.time_left() <= 0:
+            return
         yield measure_point(ctx, p, pool)
 
 

@@ -139,6 +139,8 @@ def measure_point(ctx: ProbeContext, point: PlannedPoint, pool: BufferPool) -> P
 def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
     pool = BufferPool(ctx, points)
     for p in points:
+        if ctx.time_left() <= 0:
+            return
         yield measure_point(ctx, p, pool)
 
 

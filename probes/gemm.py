@@ -59,6 +59,8 @@ def measure_point(ctx: ProbeContext, point: PlannedPoint) -> PointRecord:
 
 def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
     for p in points:
+        if ctx.time_left() <= 0:
+            return
         yield measure_point(ctx, p)
 
 

@@ -9,21 +9,29 @@ Each point is one `PointRecord(probe="step")` with params {"prefill": [[q, c], .
 "graph": bool, "grid": ..., plus "budget"/"decode_share" on mixed points}; median_s is the step time.
 An eager step is timed from before the host builds its inputs to the end of its last kernel (an
 engine pays both); a graph step is timed around `graph.replay()` over inputs prepared once.
+Points are sampled in groups, interleaved, so that a busy phase of another process on a shared
+machine spreads over a group's points instead of shifting one of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from phasecal.probes.context import Plan, PlannedPoint, ProbeContext
+from phasecal.probes.context import Plan, PlannedPoint, ProbeContext, to_record
 from phasecal.probes.timing import capture_graph
 from phasecal.records import PointRecord
 
 NAME = "step"
 BLOCK_SIZE = 16
+# Points sampled interleaved with each other: on a GPU in groups of GPU_GROUP (at most that many
+# graphs alive); on a CPU all of them (a run is about a minute), since a shared CPU drifts by
+# 10-20% over tens of seconds and only interleaving the whole grid turns that into noise.
+GPU_GROUP = 10
+ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -221,34 +229,46 @@ def build_model(ctx: ProbeContext, points: list[PlannedPoint]):
                           block_size=BLOCK_SIZE, seed=0)
 
 
-def measure_step(ctx: ProbeContext, model, params: dict) -> PointRecord:
-    """Time one composition on `model` (eager, or graph replay when params['graph'])."""
+def prepare_point(ctx: ProbeContext, model, params: dict) -> tuple[Callable[[], object], dict]:
+    """The timed call of one composition on `model` and what to record beside it: the eager step
+    (host input building included), or the replay of a CUDA Graph captured and checked here."""
     from phasecal.kernels.model import probe_chunks
 
     prefill = [tuple(x) for x in params["prefill"]]
     chunks = probe_chunks(prefill, params["decode"], model.block_size, model.num_blocks)
-    extra: dict = {}
-    if params["graph"]:
-        inputs = model.prepare(chunks)
-        graph, out = capture_graph(lambda: model.forward_prepared(inputs))
-        extra["graph_check"] = _check_graph(model, inputs, graph, out)
-        timing = ctx.timer.measure(graph.replay, ctx.rule)
-        del graph, out
-    else:
-        timing = ctx.timer.measure(lambda: model.forward(chunks), ctx.rule)
     n_tokens = sum(q for q, _ in prefill) + len(params["decode"])
-    extra.update(timing.extra(), tokens=n_tokens, tokens_per_s=n_tokens / timing.median_s)
-    return PointRecord(probe=NAME, key=step_key(params), params=params, median_s=timing.median_s,
-                       spread=timing.spread, samples_s=timing.samples_s, throttled=timing.throttled, extra=extra)
+    if not params["graph"]:
+        return (lambda: model.forward(chunks)), {"tokens": n_tokens}
+    inputs = model.prepare(chunks)
+    graph, out = capture_graph(lambda: model.forward_prepared(inputs))
+    check = _check_graph(model, inputs, graph, out)
+    return graph.replay, {"tokens": n_tokens, "graph_check": check}
+
+
+def group_size(ctx: ProbeContext, n_points: int) -> int:
+    return GPU_GROUP if ctx.is_cuda else n_points
 
 
 def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
-    """Measure `points` one by one (the caller appends each record as it comes)."""
+    """Measure `points` in groups, interleaved within a group (Timer.measure_interleaved); each
+    group's records come out together, so an interruption loses at most one group. The order is
+    shuffled (fixed seed) so that a slow phase of the machine lands on a mix of grids, as noise,
+    rather than on one grid as a bias."""
     if not points:
         return
     model = build_model(ctx, points)
-    for p in points:
-        yield measure_step(ctx, model, p.params)
+    points = list(points)
+    random.Random(0).shuffle(points)
+    size = group_size(ctx, len(points))
+    for i in range(0, len(points), size):
+        if ctx.time_left() <= 0:
+            return
+        group = points[i : i + size]
+        prepared = [prepare_point(ctx, model, p.params) for p in group]
+        timings = ctx.timer.measure_interleaved([fn for fn, _ in prepared], ctx.rule, rounds=ROUNDS)
+        for p, (_, extra), t in zip(group, prepared, timings, strict=True):
+            yield to_record(NAME, p, t, **extra, tokens_per_s=extra["tokens"] / t.median_s)
+        del prepared  # frees the group's graphs and their memory pools
 
 
 def summarize(records: list[PointRecord]) -> str:

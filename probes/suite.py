@@ -124,7 +124,7 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
     from phasecal.probes.context import ProbeContext
     from phasecal.probes.fingerprint import device_fingerprint
     from phasecal.probes.nvml import open_nvml
-    from phasecal.probes.timing import Timer
+    from phasecal.probes.timing import Timer, keep_freed_memory
 
     modules = probe_modules(config.suite)
     shape = get_model_shape(config.model)
@@ -136,6 +136,8 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
     console = console or Console(stderr=True)
     threads = config.threads or default_threads()
     torch.set_num_threads(threads)
+    malloc = "glibc keeps freed memory (mmap/trim thresholds 1 GiB)" if device.type == "cpu" and \
+        keep_freed_memory() else "default"
     nvml = open_nvml(device)
     fp = device_fingerprint(device, nvml)
     fp["threads"] = threads
@@ -153,7 +155,7 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
     path = raw_path_for(config.out_dir, fp["slug"], shape.name)
     settings = {"suite": config.suite, "quick": config.quick, "dtype": str(dtype).removeprefix("torch."),
                 "threads": threads, "clock": "cuda events" if device.type == "cuda" else cpu_clock,
-                "stop_rule": asdict(rule), "budget_minutes": config.budget_minutes,
+                "stop_rule": asdict(rule), "malloc": malloc, "budget_minutes": config.budget_minutes,
                 "nvml": "available" if nvml.available else f"unavailable: {nvml.reason}"}
     header = RunHeader(device=fp, settings=settings, model=shape.to_dict(), command=" ".join(sys.argv),
                        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
@@ -178,13 +180,11 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
         if todo and not budget_hit:
             with _progress(console) as progress:
                 task = progress.add_task(mod.NAME, total=len(todo))
-                for rec in mod.run(ctx, todo):
+                for rec in mod.run(ctx, todo):  # a probe starts no point (or group) once time_left() <= 0
                     append_record(path, rec)
                     done.add(rec.key)
                     progress.advance(task)
-                    if ctx.time_left() <= 0:
-                        budget_hit = True
-                        break
+            budget_hit = ctx.time_left() <= 0
         summaries[mod.NAME]["not_run"] = [p.key for p in todo if p.key not in done]
         if summaries[mod.NAME]["not_run"]:
             console.print(f"[yellow]{mod.NAME}: time budget spent, {len(summaries[mod.NAME]['not_run'])} "

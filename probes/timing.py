@@ -143,19 +143,15 @@ class Timer:
             torch.cuda.synchronize(self.device)
 
     # --- the measurement ----------------------------------------------------------------------
-    def measure(self, fn: Callable[[], object], rule: StopRule, *, cold: bool = False, hold: bool = False,
-                setup: Callable[[], object] | None = None, host: bool = False) -> Timing:
-        """Warm `fn` up, then sample it until `rule` stops. `setup` runs before each sample, untimed
-        (e.g. rotating inputs). `cold` flushes the cache before each sample; `hold` (GPU only) queues
-        the launches behind a spin kernel so the sample is device time without host gaps. `host`
-        times the call on the host clock (perf_counter) even on a GPU, then synchronizes untimed:
-        what the caller's thread spends, e.g. enqueueing launches."""
+    def _check(self, hold: bool, host: bool) -> None:
         if hold and not self.is_cuda:
             raise ValueError("hold=True needs a CUDA device (it queues launches behind a GPU spin kernel)")
         if hold and host:
             raise ValueError("hold and host exclude each other: hold times the device, host the caller")
-        # warm-up: at least warmup_iters calls (the first may compile or autotune), then until
-        # warmup_s has passed unless fn is slow; the last call's host time sizes the hold
+
+    def _warm(self, fn, rule: StopRule, setup, hold: bool) -> _Series:
+        """Warm-up: at least warmup_iters calls (the first may compile or autotune), then until
+        warmup_s has passed unless fn is slow; the last call's host time sizes the hold."""
         t0 = time.perf_counter()
         warm, enqueue_s = 0, 0.0
         while warm < rule.warmup_iters or (time.perf_counter() - t0 < rule.warmup_s
@@ -169,54 +165,126 @@ class Timer:
             self.sync()
             warm += 1
         hold_s = min(2 * enqueue_s + 20e-6, MAX_HOLD_S)
-        hold_cycles = int(hold_s * self._spin_cycles_per_s()) if hold else 0
+        series = _Series(warmup_iters=warm, hold_cycles=int(hold_s * self._spin_cycles_per_s()) if hold else 0)
+        if self.nvml.available:
+            series.states.append(self.nvml.state())
+        return series
 
-        states = [self.nvml.state()] if self.nvml.available else []
-        samples: list[float] = []
-        throttled: list[int] = []
-        seen_bits = 0
-        start_wall = time.perf_counter()
-        if self.is_cuda:
+    def _sample(self, series: _Series, fn, cold: bool, host: bool, setup) -> None:
+        """Take one sample of fn into `series` (and its throttle reasons, when NVML is there)."""
+        if setup is not None:
+            setup()
+        if cold:
+            self.flush()
+        if host:
+            t = time.perf_counter()
+            fn()
+            series.samples.append(time.perf_counter() - t)
+            self.sync()
+        elif self.is_cuda:
             import torch
 
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        while True:
-            if setup is not None:
-                setup()
-            if cold:
-                self.flush()
-            if host:
-                t = time.perf_counter()
-                fn()
-                samples.append(time.perf_counter() - t)
-                self.sync()
-            elif self.is_cuda:
-                if hold_cycles:
-                    torch.cuda._sleep(hold_cycles)
-                start.record()
-                fn()
-                end.record()
-                end.synchronize()
-                samples.append(start.elapsed_time(end) / 1e3)
-            else:
-                t = self.cpu_clock()
-                fn()
-                samples.append(self.cpu_clock() - t)
-            if self.nvml.available:
-                bits = self.nvml.reasons()
-                seen_bits |= bits
-                if self.nvml.throttling(bits):
-                    throttled.append(len(samples) - 1)
-            reason = stop_reason(samples, time.perf_counter() - start_wall, rule)
-            if reason:
-                break
+            if series.hold_cycles:
+                torch.cuda._sleep(series.hold_cycles)
+            self._start.record()
+            fn()
+            self._end.record()
+            self._end.synchronize()
+            series.samples.append(self._start.elapsed_time(self._end) / 1e3)
+        else:
+            t = self.cpu_clock()
+            fn()
+            series.samples.append(self.cpu_clock() - t)
         if self.nvml.available:
-            states.append(self.nvml.state())
-        samples = [max(s, 1e-9) for s in samples]  # a zero-width timer tick is still a positive time
+            bits = self.nvml.reasons()
+            series.seen_bits |= bits
+            if self.nvml.throttling(bits):
+                series.throttled.append(len(series.samples) - 1)
+
+    def _events(self) -> None:
+        if self.is_cuda and not hasattr(self, "_start"):
+            import torch
+
+            self._start, self._end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def _timing(self, series: _Series, reason: str) -> Timing:
+        if self.nvml.available:
+            series.states.append(self.nvml.state())
+        samples = [max(x, 1e-9) for x in series.samples]  # a zero-width timer tick is still a positive time
         return Timing(samples_s=samples, median_s=float(np.median(samples)), spread=relative_spread(samples),
-                      stop=reason, warmup_iters=warm, throttled_samples=throttled,
-                      gpu_state=summarize_states(states, self.nvml, seen_bits) if states else
+                      stop=reason, warmup_iters=series.warmup_iters, throttled_samples=series.throttled,
+                      gpu_state=summarize_states(series.states, self.nvml, series.seen_bits) if series.states else
                       {"nvml": f"unavailable: {self.nvml.reason}"})
+
+    def measure(self, fn: Callable[[], object], rule: StopRule, *, cold: bool = False, hold: bool = False,
+                setup: Callable[[], object] | None = None, host: bool = False) -> Timing:
+        """Warm `fn` up, then sample it until `rule` stops. `setup` runs before each sample, untimed
+        (e.g. rotating inputs). `cold` flushes the cache before each sample; `hold` (GPU only) queues
+        the launches behind a spin kernel so the sample is device time without host gaps. `host`
+        times the call on the host clock (perf_counter) even on a GPU, then synchronizes untimed:
+        what the caller's thread spends, e.g. enqueueing launches."""
+        self._check(hold, host)
+        self._events()
+        series = self._warm(fn, rule, setup, hold)
+        start_wall = time.perf_counter()
+        while True:
+            self._sample(series, fn, cold, host, setup)
+            reason = stop_reason(series.samples, time.perf_counter() - start_wall, rule)
+            if reason:
+                return self._timing(series, reason)
+
+    def measure_interleaved(self, fns: list[Callable[[], object]], rule: StopRule, rounds: int = 5, *,
+                            cold: bool = False, hold: bool = False) -> list[Timing]:
+        """Sample several callables in rounds, a slice of each per round, so that a slow drift of
+        the machine (another process's busy phase) spreads over all of them instead of shifting one
+        point's median. Each callable stops by `rule` on its own samples and its own sampling time."""
+        self._check(hold, False)
+        self._events()
+        series = [self._warm(fn, rule, None, hold) for fn in fns]
+        elapsed = [0.0] * len(fns)
+        reasons: list[str | None] = [None] * len(fns)
+        per_round = max(1, -(-rule.min_samples // rounds))
+        while any(r is None for r in reasons):
+            for i, fn in enumerate(fns):
+                if reasons[i] is not None:
+                    continue
+                t0, taken = time.perf_counter(), 0
+                while taken < per_round or time.perf_counter() - t0 < rule.max_time_s / rounds:
+                    self._sample(series[i], fn, cold, False, None)
+                    taken += 1
+                    if len(series[i].samples) >= rule.max_samples:
+                        break
+                elapsed[i] += time.perf_counter() - t0
+                reasons[i] = stop_reason(series[i].samples, elapsed[i], rule)
+        return [self._timing(sr, r) for sr, r in zip(series, reasons, strict=True)]
+
+
+@dataclass
+class _Series:
+    """The samples of one callable while they are being taken."""
+
+    warmup_iters: int
+    hold_cycles: int
+    samples: list[float] = field(default_factory=list)
+    throttled: list[int] = field(default_factory=list)
+    seen_bits: int = 0
+    states: list = field(default_factory=list)
+
+
+def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
+    """Make glibc malloc keep freed blocks below `limit_bytes` in the process instead of returning
+    them to the OS (as jemalloc/tcmalloc do). torch's CPU tensors are plain mallocs: otherwise every
+    eager step maps fresh pages and pays thousands of page faults (measured: tiny, 8 decodes at 512,
+    2048 faults and 23 ms per step; 0 faults and 14 ms after this). False where it does not apply."""
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    return bool(libc.mallopt(m_mmap_threshold, limit_bytes)) and bool(libc.mallopt(m_trim_threshold, limit_bytes))
 
 
 def capture_graph(fn: Callable[[], object], warmup: int = 2):

@@ -17,25 +17,25 @@ def _cfg(tmp_path, **kw):
 
 
 def test_resume_after_interruption_measures_only_the_rest(fast_suite, tmp_path, monkeypatch):
-    real = step.measure_step
-    calls = []
+    monkeypatch.setattr(step, "group_size", lambda ctx, n: 3)
+    real = step.prepare_point
+    prepared = []
 
-    def dies_after_three(ctx, model, params):
-        if len(calls) == 3:
+    def dies_in_second_group(ctx, model, params):
+        if len(prepared) == 3 + 2:
             raise KeyboardInterrupt
-        calls.append(step.step_key(params))
+        prepared.append(step.step_key(params))
         return real(ctx, model, params)
 
-    monkeypatch.setattr(step, "measure_step", dies_after_three)
+    monkeypatch.setattr(step, "prepare_point", dies_in_second_group)
     with pytest.raises(KeyboardInterrupt):
         run_suite(_cfg(tmp_path))
     path = next(tmp_path.rglob("raw.jsonl"))
     first = [p.key for p in read_raw(path)[1]]
-    assert first == calls  # every finished point was on disk when the run died
+    assert first == prepared[:3]  # the finished group was on disk when the run died
 
-    monkeypatch.setattr(step, "measure_step", real)
     resumed = []
-    monkeypatch.setattr(step, "measure_step", lambda c, m, p: (resumed.append(step.step_key(p)), real(c, m, p))[1])
+    monkeypatch.setattr(step, "prepare_point", lambda c, m, p: (resumed.append(step.step_key(p)), real(c, m, p))[1])
     run_suite(_cfg(tmp_path, resume=True))
     keys = [p.key for p in read_raw(path)[1]]
     assert len(keys) == len(set(keys))  # nothing measured twice
@@ -79,13 +79,24 @@ def test_resume_refuses_other_threads(fast_suite, tmp_path):
         run_suite(cfg)
 
 
-def test_time_budget_stops_starting_points_and_lists_the_rest(fast_suite, tmp_path):
-    path = run_suite(_cfg(tmp_path, budget_minutes=1e-6))
-    assert len(read_raw(path)[1]) == 1  # the first point finishes, then the budget is spent
+def test_time_budget_stops_starting_points_and_lists_the_rest(fast_suite, tmp_path, monkeypatch):
+    from phasecal.probes.context import ProbeContext
+
+    monkeypatch.setattr(step, "group_size", lambda ctx, n: 3)
+    clock = {"calls": 0, "spent_after": 1}  # the budget is spent once the first group has started
+
+    def time_left(self):
+        clock["calls"] += 1
+        return 1.0 if clock["calls"] <= clock["spent_after"] else -1.0
+
+    monkeypatch.setattr(ProbeContext, "time_left", time_left)
+    path = run_suite(_cfg(tmp_path, budget_minutes=5))
+    assert len(read_raw(path)[1]) == 3  # the first group finishes, no other starts
     summary = json.loads((path.parent / "summary.json").read_text())
     assert summary["probes"]["step"]["not_run"]
+    clock["spent_after"] = 10**9
     run_suite(_cfg(tmp_path, resume=True))
-    assert len(read_raw(path)[1]) == 1 + len(summary["probes"]["step"]["not_run"])
+    assert len(read_raw(path)[1]) == 3 + len(summary["probes"]["step"]["not_run"])
 
 
 @pytest.mark.parametrize("kw,match", [({"suite": "nope"}, "unknown suite"), ({"model": "GPT-9"}, "unknown model"),

@@ -120,3 +120,17 @@ def test_gpu_events_and_hold_measure_a_kernel():
     cold = timer.measure(lambda: x.mul_(1.0001), rule, hold=True, cold=True)
     assert len(hot.samples_s) >= 10 and hot.median_s > 0
     assert cold.median_s >= 0.8 * hot.median_s
+
+
+def test_interleaved_sampling_keeps_each_callables_samples_apart():
+    rule = StopRule(min_samples=10, max_time_s=0.1, warmup_iters=1, warmup_s=0.0)
+    order = []
+
+    def sleeper(tag, s):
+        return lambda: (order.append(tag), time.sleep(s))
+
+    fast, slow = Timer("cpu").measure_interleaved([sleeper("f", 0.001), sleeper("s", 0.004)], rule, rounds=5)
+    assert len(fast.samples_s) >= 10 and len(slow.samples_s) >= 10
+    assert 0.0009 < fast.median_s < 0.003 < slow.median_s < 0.012
+    sampled = "".join(order[2:])  # after one warm-up call each
+    assert "fs" in sampled and "sf" in sampled  # the two alternate in rounds, not one after the other
