@@ -7,6 +7,10 @@ existing file is refused too, so no run silently mixes two sessions. A time budg
 new points once spent; what is left is listed and a `resume` run finishes it. At the end one line
 per probe is printed and `summary.json` (the lines, the skips, the datasheet peaks) is written
 beside the raw file.
+
+Programmatic use (what `phasecal run` calls for its step grid):
+    path = run_suite(SuiteConfig(suite="step", model="tiny", device="auto", out_dir="results", resume=True))
+    header, points = phasecal.records.read_raw(path)
 """
 
 from __future__ import annotations

@@ -134,3 +134,12 @@ def test_interleaved_sampling_keeps_each_callables_samples_apart():
     assert 0.0009 < fast.median_s < 0.003 < slow.median_s < 0.012
     sampled = "".join(order[2:])  # after one warm-up call each
     assert "fs" in sampled and "sf" in sampled  # the two alternate in rounds, not one after the other
+
+
+def test_keep_freed_memory_reports_whether_it_applied():
+    import platform
+
+    from phasecal.probes.timing import keep_freed_memory
+
+    applied = keep_freed_memory()
+    assert applied == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
