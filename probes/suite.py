@@ -28,15 +28,17 @@ from types import ModuleType
 from phasecal.records import RunHeader, append_record, read_raw
 
 SUITES = ("all", "bandwidth", "launch", "gemm", "attention", "step")
+DEFAULT_MODELS = {"cpu": "tiny", "cuda": "Qwen3-8B"}
 
 
 @dataclass
 class SuiteConfig:
     """What `phasecal probe` runs. device: 'auto' (GPU if visible, else CPU), 'cpu' or 'cuda[:N]'.
-    threads: CPU threads for torch (None: all cores but one, at least 1)."""
+    model: a catalog name, or 'auto' (DEFAULT_MODELS by device). threads: CPU threads for torch
+    (None: all cores but one, at least 1)."""
 
     suite: str = "all"
-    model: str = "tiny"
+    model: str = "auto"
     device: str = "auto"
     out_dir: str | os.PathLike = "results"
     quick: bool = False
@@ -131,12 +133,14 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
     from phasecal.probes.timing import Timer, keep_freed_memory
 
     modules = probe_modules(config.suite)
-    shape = get_model_shape(config.model)
+    if config.model != "auto":
+        get_model_shape(config.model)  # an unknown name fails before any device work
     if config.budget_minutes is not None and config.budget_minutes <= 0:
         raise ValueError(f"--budget-minutes must be positive, got {config.budget_minutes}")
     if config.threads is not None and config.threads < 1:
         raise ValueError(f"threads must be >= 1, got {config.threads}")
     device = resolve_device(config.device)
+    shape = get_model_shape(DEFAULT_MODELS[device.type] if config.model == "auto" else config.model)
     console = console or Console(stderr=True)
     threads = config.threads or default_threads()
     torch.set_num_threads(threads)

@@ -13,13 +13,15 @@ def probe(
     suite: Annotated[str, typer.Option(
         "--suite", help="all, bandwidth, launch, gemm, attention or step.")] = "all",
     model: Annotated[str, typer.Option(
-        "--model", help="Model shape from the catalog (kernels/models.json) for GEMM, attention and step.")] = "tiny",
+        "--model", help="Model shape from the catalog (kernels/models.json) for GEMM, attention and step; "
+                        "auto: tiny on the CPU, Qwen3-8B on a GPU.")] = "auto",
     device: Annotated[str, typer.Option("--device", help="auto (GPU if visible, else CPU), cpu or cuda[:N].")] = "auto",
     out: Annotated[Path, typer.Option(
         "-o", "--out", help="Results folder; points go to OUT/<device>/<model>/raw.jsonl.")] = Path("results"),
     budget_minutes: Annotated[float | None, typer.Option(
         "--budget-minutes", help="Start no new point after this many minutes (finish later with --resume).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="A smaller grid: about 2 minutes on a GPU.")] = False,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Smaller grids (about 30 s on a 2-core CPU; sized for 2 minutes on an H100/H200).")] = False,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an existing raw file, skipping the points it already holds.")] = False,
     threads: Annotated[int | None, typer.Option(

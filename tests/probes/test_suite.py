@@ -140,3 +140,8 @@ def test_cli_bad_input_exits_2_with_a_message(tmp_path):
     result = CliRunner().invoke(_app(), ["--suite", "nope", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "unknown suite" in result.stderr
+
+
+def test_auto_model_is_tiny_on_the_cpu(fast_suite, tmp_path):
+    path = run_suite(SuiteConfig(suite="step", device="cpu", out_dir=tmp_path, threads=1))
+    assert read_raw(path)[0].model["name"] == "tiny" and path.parent.name == "tiny"
