@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from phasecal.fitting.features import step_features
-from phasecal.kernels.catalog import get_model_shape
 from phasecal.probes import step
 from phasecal.probes.suite import SuiteConfig, run_suite
 from phasecal.records import read_raw
@@ -29,14 +28,11 @@ def test_quick_grid_is_a_subset_of_the_default_one(quick, full):
 
 
 def test_cpu_grid_is_rich_enough_to_fit():
-    """Even under the decode KV bound of a 105 MB L3 (the project's CPU machine)."""
-    bound = 105 * 2**20 // (2 * get_model_shape("tiny").kv_bytes_per_token(4))
     comps = step.compositions(step.CPU_GRID)
     pre = [p for p in comps if p["grid"] == "prefill"]
     assert len({sum(q for q, _ in p["prefill"]) for p in pre}) >= 5
-    assert all(sum(p["decode"]) <= bound for p in comps if p["grid"] == "mixed")
     assert any(c > 0 for p in pre for _, c in p["prefill"])  # chunks on a cached prefix
-    dec = [p for p in comps if p["grid"] == "decode" and sum(p["decode"]) <= bound]
+    dec = [p for p in comps if p["grid"] == "decode"]
     assert len({len(p["decode"]) for p in dec}) >= 4 and len({p["decode"][0] for p in dec}) >= 3
     mixed = [p for p in comps if p["grid"] == "mixed"]
     assert len({p["budget"] for p in mixed}) >= 2 and {p["decode_share"] for p in mixed} >= {0, 0.25, 0.5, 0.75, 1}
