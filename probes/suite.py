@@ -178,34 +178,49 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
         append_record(path, header)
 
     summaries: dict[str, dict] = {}
-    budget_hit = False
     for mod in modules:
-        plan = mod.plan(ctx)
-        todo = [p for p in plan.points if p.key not in done]
-        for reason in plan.skipped:
-            console.print(f"[yellow]{mod.NAME}: skipped[/] {reason}")
-        summaries[mod.NAME] = {"planned": len(plan.points), "skipped": plan.skipped, "not_run": []}
-        if todo and not budget_hit:
-            with _progress(console) as progress:
-                task = progress.add_task(mod.NAME, total=len(todo))
+        summaries[mod.NAME] = _run_probe(mod, ctx, path, done, console)
+    _write_summary(path.with_name("summary.json"), fp, summaries, time.monotonic() - start)
+    console.print(f"raw points: {path} ({time.monotonic() - start:.0f} s)")
+    failed = {name: v["failed"] for name, v in summaries.items() if v.get("failed")}
+    if failed:
+        raise ProbeFailed(f"{len(failed)} probe(s) failed ({'; '.join(f'{k}: {v}' for k, v in failed.items())}); "
+                          f"their finished points are kept in {path}, the others ran")
+    return path
+
+
+class ProbeFailed(RuntimeError):
+    """A probe raised while measuring; raised after the other probes ran and the summary was written."""
+
+
+def _run_probe(mod: ModuleType, ctx, path: Path, done: set[str], console) -> dict:
+    """Plan one probe, measure what is left of it, append each record; its summary entry. An error
+    inside the probe is recorded (and printed) instead of stopping the other probes."""
+    plan = mod.plan(ctx)
+    todo = [p for p in plan.points if p.key not in done]
+    for reason in plan.skipped:
+        console.print(f"[yellow]{mod.NAME}: skipped[/] {reason}")
+    entry: dict = {"planned": len(plan.points), "skipped": plan.skipped}
+    if todo and ctx.time_left() > 0:
+        with _progress(console) as progress:
+            task = progress.add_task(mod.NAME, total=len(todo))
+            try:
                 for rec in mod.run(ctx, todo):  # a probe starts no point (or group) once time_left() <= 0
                     append_record(path, rec)
                     done.add(rec.key)
                     progress.advance(task)
-            budget_hit = ctx.time_left() <= 0
-        summaries[mod.NAME]["not_run"] = [p.key for p in todo if p.key not in done]
-        if summaries[mod.NAME]["not_run"]:
-            console.print(f"[yellow]{mod.NAME}: time budget spent, {len(summaries[mod.NAME]['not_run'])} "
-                          "points left for --resume[/]")
-        records = [r for r in read_raw(path)[1] if r.probe == mod.NAME]
-        line = mod.summarize(records) if records else "no points measured"
-        summaries[mod.NAME]["summary"] = line
-        if records and hasattr(mod, "ceilings"):
-            summaries[mod.NAME]["measured"] = mod.ceilings(records)
-        console.print(f"[bold green]{mod.NAME}[/]: {line}")
-    _write_summary(path.with_name("summary.json"), fp, summaries, time.monotonic() - start)
-    console.print(f"raw points: {path} ({time.monotonic() - start:.0f} s)")
-    return path
+            except Exception as e:  # a kernel or driver failure: keep it, go on with the next probe
+                entry["failed"] = f"{type(e).__name__}: {e}"
+                console.print(f"[bold red]{mod.NAME}: failed[/] {entry['failed']}")
+    entry["not_run"] = [p.key for p in todo if p.key not in done]
+    if entry["not_run"] and not entry.get("failed"):
+        console.print(f"[yellow]{mod.NAME}: time budget spent, {len(entry['not_run'])} points left for --resume[/]")
+    records = [r for r in read_raw(path)[1] if r.probe == mod.NAME]
+    entry["summary"] = mod.summarize(records) if records else "no points measured"
+    if records and hasattr(mod, "ceilings"):
+        entry["measured"] = mod.ceilings(records)
+    console.print(f"[bold green]{mod.NAME}[/]: {entry['summary']}")
+    return entry
 
 
 def _write_summary(path: Path, fp: dict, summaries: dict, elapsed_s: float) -> None:

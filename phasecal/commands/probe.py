@@ -28,7 +28,7 @@ def probe(
         "--threads", help="CPU threads for torch (default: all cores but one).")] = None,
 ) -> None:
     """Time the device's kernels and model steps; append every point to a raw jsonl as it is measured."""
-    from phasecal.probes.suite import SuiteConfig, run_suite
+    from phasecal.probes.suite import ProbeFailed, SuiteConfig, run_suite
 
     config = SuiteConfig(suite=suite, model=model, device=device, out_dir=out, quick=quick, resume=resume,
                          budget_minutes=budget_minutes, threads=threads)
@@ -37,6 +37,9 @@ def probe(
     except ValueError as e:
         print(f"phasecal probe: error: {e}", file=sys.stderr)
         raise typer.Exit(2) from None
+    except ProbeFailed as e:
+        print(f"phasecal probe: {e}", file=sys.stderr)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         print("phasecal probe: interrupted; every finished point is kept: rerun with --resume to finish",
               file=sys.stderr)

@@ -83,7 +83,7 @@ def test_time_budget_stops_starting_points_and_lists_the_rest(fast_suite, tmp_pa
     from phasecal.probes.context import ProbeContext
 
     monkeypatch.setattr(step, "group_size", lambda ctx, n: 3)
-    clock = {"calls": 0, "spent_after": 1}  # the budget is spent once the first group has started
+    clock = {"calls": 0, "spent_after": 2}  # spent once the first group has started (suite + probe check)
 
     def time_left(self):
         clock["calls"] += 1
@@ -145,3 +145,26 @@ def test_cli_bad_input_exits_2_with_a_message(tmp_path):
 def test_auto_model_is_tiny_on_the_cpu(fast_suite, tmp_path):
     path = run_suite(SuiteConfig(suite="step", device="cpu", out_dir=tmp_path, threads=1))
     assert read_raw(path)[0].model["name"] == "tiny" and path.parent.name == "tiny"
+
+
+def test_a_failing_probe_is_recorded_and_the_others_still_run(fast_suite, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from phasecal.probes import suite
+    from phasecal.probes.context import Plan, PlannedPoint
+    from phasecal.probes.suite import ProbeFailed
+
+    def broken_run(ctx, points):
+        raise RuntimeError("kernel launch failed")
+        yield  # a generator, like the real probes
+
+    broken = SimpleNamespace(NAME="broken", plan=lambda ctx: Plan([PlannedPoint("broken/1", {})]), run=broken_run,
+                             summarize=lambda records: "")
+    monkeypatch.setattr(suite, "probe_modules", lambda name: [broken, step])
+    with pytest.raises(ProbeFailed, match="kernel launch failed"):
+        run_suite(_cfg(tmp_path))
+    path = next(tmp_path.rglob("raw.jsonl"))
+    assert any(p.probe == "step" for p in read_raw(path)[1])  # the step probe ran after the failure
+    summary = json.loads((path.parent / "summary.json").read_text())
+    assert "kernel launch failed" in summary["probes"]["broken"]["failed"]
+    assert summary["probes"]["broken"]["not_run"] == ["broken/1"]
