@@ -2,11 +2,12 @@
 
 The raw file is `<out_dir>/<device-slug>/<model>/raw.jsonl` (header line, then one line per point,
 records in phasecal/records.py). With `resume`, keys already in the file are skipped; a file whose
-header names another device or model (or other threads/dtype) is refused. Without `resume`, an
-existing file is refused too, so no run silently mixes two sessions. A time budget stops starting
-new points once spent; what is left is listed and a `resume` run finishes it. At the end one line
-per probe is printed and `summary.json` (the lines, the skips, the datasheet peaks) is written
-beside the raw file.
+header names another device or model (or other threads, dtype or clock) is refused. Without
+`resume`, an existing file is refused too, so no run silently mixes two sessions. A time budget
+stops starting new points once spent; what is left is listed and a `resume` run finishes it. A
+probe that raises is recorded and the others still run (ProbeFailed at the end). At the end one
+line per probe is printed and `summary.json` (the lines, the skips, the measured ceilings beside
+the datasheet peaks) is written beside the raw file.
 
 Programmatic use (what `phasecal run` calls for its step grid):
     path = run_suite(SuiteConfig(suite="step", model="tiny", device="auto", out_dir="results", resume=True))
