@@ -164,18 +164,21 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
         yield measure_point(ctx, p, pool)
 
 
-def summarize(records: list[PointRecord]) -> str:
-    parts = [f"{len(records)} points"]
-    best: dict[str, tuple[float, str]] = {}
+def ceilings(records: list[PointRecord]) -> dict:
+    """Per implementation, the best prefill TFLOP/s and decode KV GB/s of the pure (not mixed) points."""
+    best: dict[str, dict] = {}
     for r in records:
         for metric in ("prefill_tflops", "decode_kv_gb_s"):
             val = r.extra.get(metric)
-            if val and r.params["kind"] != "mixed":
-                name = f"{r.params['impl']} {metric}"
-                if name not in best or val > best[name][0]:
-                    best[name] = (val, r.key)
-    for name, (val, key) in sorted(best.items()):
-        parts.append(f"{name} best {val:.2f} ({key.split('/')[-1]})")
+            name = f"{r.params['impl']}/{metric}"
+            if val and r.params["kind"] != "mixed" and (name not in best or val > best[name]["value"]):
+                best[name] = {"value": round(val, 3), "at": r.key.split("/")[-1]}
+    return best
+
+
+def summarize(records: list[PointRecord]) -> str:
+    parts = [f"{len(records)} points"]
+    parts += [f"{name} best {b['value']:.2f} ({b['at']})" for name, b in sorted(ceilings(records).items())]
     mixed = sorted((r for r in records if r.params["kind"] == "mixed"), key=lambda r: r.params["decode_share"])
     for impl in sorted({r.params["impl"] for r in mixed}):
         ts = [f"{r.median_s * 1e3:.2f}" for r in mixed if r.params["impl"] == impl]
