@@ -78,17 +78,22 @@ class SyntheticModel:
             raise ValueError(f"attention must be 'torch' or 'triton', got {attention!r}")
         self.shape, self.device, self.dtype = shape, torch.device(device), dtype
         self.block_size, self.num_blocks, self.attention = block_size, num_blocks, attention
-        g = torch.Generator(device="cpu").manual_seed(seed)
+        # drawn on the target device: generating 8B weights and a GPU-sized cache on the host and
+        # copying them over would take minutes
+        g = torch.Generator(device=self.device).manual_seed(seed)
+
+        def randn(*size: int) -> torch.Tensor:
+            return torch.randn(*size, generator=g, device=self.device, dtype=dtype)
 
         def weight(k: int, n: int) -> torch.Tensor:
             # stored [N, K] as torch Linear; 1/sqrt(K) keeps activations O(1) through the layers
-            return (torch.randn(n, k, generator=g) * k**-0.5).to(self.device, dtype)
+            return randn(n, k).mul_(k**-0.5)
 
         def norm(n: int) -> torch.Tensor:
-            return (1 + 0.1 * torch.randn(n, generator=g)).to(self.device, dtype)
+            return randn(n).mul_(0.1).add_(1)
 
         s = shape
-        self.embed = (torch.randn(s.vocab_size, s.hidden_size, generator=g)).to(self.device, dtype)
+        self.embed = randn(s.vocab_size, s.hidden_size)
         self.lm_head = self.embed if s.tie_embeddings else weight(s.hidden_size, s.vocab_size)
         self.final_norm = norm(s.hidden_size)
         self.layers = []
@@ -99,8 +104,8 @@ class SyntheticModel:
                 lin.update(q_norm=norm(s.head_dim), k_norm=norm(s.head_dim))
             self.layers.append(lin)
         cache_shape = (num_blocks, block_size, s.num_kv_heads, s.head_dim)
-        self.k_cache = [torch.randn(cache_shape, generator=g).to(self.device, dtype) for _ in range(s.num_layers)]
-        self.v_cache = [torch.randn(cache_shape, generator=g).to(self.device, dtype) for _ in range(s.num_layers)]
+        self.k_cache = [randn(*cache_shape) for _ in range(s.num_layers)]
+        self.v_cache = [randn(*cache_shape) for _ in range(s.num_layers)]
         inv_freq = 1.0 / (s.rope_theta ** (torch.arange(0, s.head_dim, 2, dtype=torch.float32) / s.head_dim))
         self.inv_freq = inv_freq.to(self.device)
 
@@ -185,7 +190,7 @@ class SyntheticModel:
             from .attention import unified_attention
 
             return unified_attention(*args, max_query_len=inp.max_query_len)
-        return _torch_paged_attention(*args, chunks=inp.chunks)
+        return torch_paged_attention(*args, chunks=inp.chunks)
 
 
 def _add_rms_norm(x: torch.Tensor, residual: torch.Tensor | None, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,7 +205,7 @@ def _rope_neox(x: torch.Tensor, positions: torch.Tensor, inv_freq: torch.Tensor)
     return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
 
 
-def _torch_paged_attention(q, k_cache, v_cache, query_start_loc, seq_lens, block_tables, chunks):
+def torch_paged_attention(q, k_cache, v_cache, query_start_loc, seq_lens, block_tables, chunks):
     """Paged attention through torch SDPA: decodes batched (padded, masked), prefill chunks one by one."""
     out = torch.empty_like(q)
     bs, gqa = k_cache.shape[1], q.shape[1] // k_cache.shape[2]

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 
+from phasecal.errors import RunFailed
 from phasecal.records import RunHeader, append_record, read_raw
 
 SUITES = ("all", "bandwidth", "launch", "gemm", "attention", "step")
@@ -127,11 +128,12 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
     import torch
     from rich.console import Console
 
+    from phasecal.kernels._common import keep_freed_memory
     from phasecal.kernels.catalog import get_model_shape
     from phasecal.probes.context import ProbeContext
     from phasecal.probes.fingerprint import device_fingerprint
     from phasecal.probes.nvml import open_nvml
-    from phasecal.probes.timing import Timer, keep_freed_memory
+    from phasecal.probes.timing import Timer
 
     modules = probe_modules(config.suite)
     if config.model != "auto":
@@ -190,7 +192,7 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
     return path
 
 
-class ProbeFailed(RuntimeError):
+class ProbeFailed(RunFailed):
     """A probe raised while measuring; raised after the other probes ran and the summary was written."""
 
 

@@ -31,6 +31,7 @@ class ExecutedExecutor:
                  seed: int = 0, warmup: bool = True, threads: int | None = None, clock: str | None = None):
         import torch
 
+        from ..kernels._common import keep_freed_memory
         from ..kernels.catalog import get_model_shape
         from ..kernels.model import SeqChunk, SyntheticModel
 
@@ -41,6 +42,8 @@ class ExecutedExecutor:
         threads = threads if threads is not None else settings.get("threads") if on_cpu else None
         if threads:
             torch.set_num_threads(int(threads))
+        if on_cpu:
+            keep_freed_memory()  # as the probes do: otherwise every eager step pays thousands of page faults
         self.clock_name = (clock or settings.get("clock", "wall")) if on_cpu else "wall"
         if self.clock_name not in ("wall", "thread"):
             raise ValueError(f"clock must be 'wall' or 'thread', got {self.clock_name!r}")

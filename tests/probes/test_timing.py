@@ -139,7 +139,7 @@ def test_interleaved_sampling_keeps_each_callables_samples_apart():
 def test_keep_freed_memory_reports_whether_it_applied():
     import platform
 
-    from phasecal.probes.timing import keep_freed_memory
+    from phasecal.kernels._common import keep_freed_memory
 
     applied = keep_freed_memory()
     assert applied == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
