@@ -32,10 +32,13 @@ def run(
     quick: Annotated[bool, typer.Option("--quick", help="A smaller grid and shorter sampling (CI, smoke tests).")]
     = False,
 ) -> None:
-    """Probe step times over a grid of batch compositions, fit the cost model, derive the EB thresholds
-    and simulate MB against EB on the Azure conversation trace; print a summary and write
-    OUT/<device>/<model>/raw.jsonl and profile.json. An interrupted run resumes from its finished points;
-    for a fresh measurement, pass another --out."""
+    """The main job: probe step times, fit the cost model, derive EB thresholds, simulate MB vs EB.
+
+    Times whole model steps over a grid of batch compositions, fits the step-cost model, derives the
+    EB thresholds and simulates MB against EB on the Azure conversation trace; prints a summary and
+    writes OUT/<device>/<model>/raw.jsonl, profile.json and schedule_azure_conv.json. An interrupted
+    run resumes from its finished points; for a fresh measurement, pass another --out.
+    """
     from rich.console import Console
 
     from phasecal.fitting.fit import fit_profile
