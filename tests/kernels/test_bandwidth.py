@@ -12,7 +12,7 @@ from phasecal.kernels.launch import launch_empty_cupy, launch_empty_triton
 
 HAS_CUDA = torch.cuda.is_available()
 needs_cupy_gpu = pytest.mark.skipif(
-    not HAS_CUDA, reason="CuPy RawKernels need a CUDA GPU to launch; none here (cupy imports but cannot run)"
+    not HAS_CUDA, reason="CuPy RawKernels need a CUDA GPU to launch; torch sees none here"
 )
 TOL = {torch.float32: dict(atol=1e-6, rtol=1e-6), torch.float16: dict(atol=1e-3, rtol=1e-3),
        torch.bfloat16: dict(atol=1e-2, rtol=1e-2)}
