@@ -59,11 +59,7 @@ class ExclusiveBatching:
             i += 1
         if batch.preempted:
             return batch
-        while st.waiting and budget > 0 and len(st.running) < self.n_slots:
-            used = st.admit(st.waiting[0], budget, batch)
-            if used == 0:
-                break
-            budget -= used
+        st.admit_waiting(budget, batch, self.n_slots)
         return batch
 
     def on_finish(self, req: Request, st: SchedulerState) -> None:

@@ -36,11 +36,7 @@ class MixedBatching:
             i += 1
         if batch.preempted:
             return batch
-        while st.waiting and budget > 0 and len(st.running) < cfg.max_num_seqs:
-            used = st.admit(st.waiting[0], budget, batch)
-            if used == 0:
-                break
-            budget -= used
+        st.admit_waiting(budget, batch, cfg.max_num_seqs)
         return batch
 
     def on_finish(self, req: Request, st: SchedulerState) -> None:

@@ -99,3 +99,11 @@ class SchedulerState:
         self.running.append(req)
         batch.add(req, q)
         return q
+
+    def admit_waiting(self, budget: int, batch: Batch, max_running: int) -> None:
+        """Chunked prefill of waiting requests, in order, while budget, free slots and KV last."""
+        while self.waiting and budget > 0 and len(self.running) < max_running:
+            used = self.admit(self.waiting[0], budget, batch)
+            if used == 0:
+                break
+            budget -= used
