@@ -27,10 +27,11 @@ from phasecal.records import PointRecord
 
 NAME = "step"
 BLOCK_SIZE = 16
-# Points sampled interleaved with each other: on a GPU in groups of GPU_GROUP (at most that many
-# graphs alive); on a CPU all of them (a run is about a minute), since a shared CPU drifts by
-# 10-20% over tens of seconds and only interleaving the whole grid turns that into noise.
+# Points sampled interleaved with each other, in groups: on a GPU of GPU_GROUP (at most that many
+# graphs alive); on a CPU of CPU_GROUP, large because a shared CPU drifts by 10-20% over tens of
+# seconds and interleaving turns that into noise, yet bounded so Ctrl-C loses at most one group.
 GPU_GROUP = 10
+CPU_GROUP = 20
 ROUNDS = 8
 
 
@@ -232,8 +233,8 @@ def prepare_point(ctx: ProbeContext, model, params: dict) -> tuple[Callable[[], 
     return graph.replay, {"tokens": n_tokens, "graph_check": check}
 
 
-def group_size(ctx: ProbeContext, n_points: int) -> int:
-    return GPU_GROUP if ctx.is_cuda else n_points
+def group_size(ctx: ProbeContext) -> int:
+    return GPU_GROUP if ctx.is_cuda else CPU_GROUP
 
 
 def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
@@ -246,7 +247,7 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
     model = build_model(ctx, points)
     points = list(points)
     random.Random(0).shuffle(points)
-    size = group_size(ctx, len(points))
+    size = group_size(ctx)
     for i in range(0, len(points), size):
         if ctx.time_left() <= 0:
             return

@@ -17,7 +17,7 @@ def _cfg(tmp_path, **kw):
 
 
 def test_resume_after_interruption_measures_only_the_rest(fast_suite, tmp_path, monkeypatch):
-    monkeypatch.setattr(step, "group_size", lambda ctx, n: 3)
+    monkeypatch.setattr(step, "group_size", lambda ctx: 3)
     real = step.prepare_point
     prepared = []
 
@@ -82,7 +82,7 @@ def test_resume_refuses_other_threads(fast_suite, tmp_path):
 def test_time_budget_stops_starting_points_and_lists_the_rest(fast_suite, tmp_path, monkeypatch):
     from phasecal.probes.context import ProbeContext
 
-    monkeypatch.setattr(step, "group_size", lambda ctx, n: 3)
+    monkeypatch.setattr(step, "group_size", lambda ctx: 3)
     clock = {"calls": 0, "spent_after": 2}  # spent once the first group has started (suite + probe check)
 
     def time_left(self):
