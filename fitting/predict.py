@@ -13,6 +13,8 @@ Families (their parameters are the keys of `StepModel.params`):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .features import FEATURE_NAMES, StepFeatures
 from .profile import ExclusiveCosts, Profile, StepModel
 
@@ -70,6 +72,64 @@ def profile_step_time(profile: Profile, f: StepFeatures) -> float:
         return predict_step_time(profile.step_model, f)
     mode = "graph" if f.graph and "graph" in profile.exclusive else "eager"
     return phase_affine_time(profile.exclusive[mode], f)
+
+
+@dataclass(slots=True)
+class StepCoefficients:
+    """A step model flattened to plain floats, for a scheduler that predicts steps in its inner loop.
+
+    Every parametric family is a special case of one form: `intercept` + `has_p` (if n_p > 0) + `has_d`
+    (if n_d > 0) + a coefficient per feature + `mix`*n_p*n_d/(n_p+n_d) (mixed steps) + `t_token`*max(n_p+n_d,
+    `knee`). `time` evaluates it without building a StepFeatures or touching a dict (the dict lookups and
+    the dataclass of `profile_step_time` cost more than the arithmetic).
+    """
+
+    intercept: float = 0.0
+    has_p: float = 0.0
+    has_d: float = 0.0
+    n_p: float = 0.0
+    n_d: float = 0.0
+    s_p: float = 0.0
+    s_d: float = 0.0
+    n_seq: float = 0.0
+    mix: float = 0.0
+    t_token: float = 0.0
+    knee: float = 0.0
+
+    def time(self, n_p: float, n_d: float, s_p: float, s_d: float, n_seq: float) -> float:
+        """Seconds for a step with these features (as `predict_step_time` gives for the same model)."""
+        t = (self.intercept + self.n_p * n_p + self.n_d * n_d + self.s_p * s_p + self.s_d * s_d
+             + self.n_seq * n_seq)
+        if n_p > 0:
+            t += self.has_p
+            if n_d > 0:
+                t += self.has_d + self.mix * n_p * n_d / (n_p + n_d)
+        elif n_d > 0:
+            t += self.has_d
+        if self.t_token:
+            tokens = n_p + n_d
+            t += self.t_token * (tokens if tokens > self.knee else self.knee)
+        return t
+
+
+def step_coefficients(profile: Profile, graph: bool = False) -> StepCoefficients:
+    """The coefficients `profile_step_time` uses for a step (a pure-decode one when `graph`)."""
+    model = profile.graph_step_model if graph and profile.graph_step_model is not None else profile.step_model
+    if model is None:
+        costs = profile.exclusive["graph" if graph and "graph" in profile.exclusive else "eager"]
+        return StepCoefficients(has_p=costs.alpha_p, has_d=costs.alpha_d, n_p=costs.beta_p, n_d=costs.beta_d)
+    if model.family == "phase_affine":
+        p = model.params
+        return StepCoefficients(has_p=p["alpha_p"], has_d=p["alpha_d"], n_p=p["beta_p"], n_d=p["beta_d"])
+    if model.family not in PARAMETRIC_FAMILIES:
+        raise ValueError(f"unknown step-model family {model.family!r}: this phasecal knows "
+                         f"{', '.join(sorted(PARAMETRIC_FAMILIES))}")
+    p = model.params
+    names = ("intercept", "has_p", "has_d", *FEATURE_NAMES, "mix")
+    coeffs = StepCoefficients(**{k: float(p.get(k, 0.0)) for k in names})
+    if model.family == "roofline":
+        coeffs.t_token, coeffs.knee = float(p["t_token"]), float(p["knee_tokens"])
+    return coeffs
 
 
 LINEAR_FAMILIES = {"extended_linear", "mixed_linear"}

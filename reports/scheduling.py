@@ -13,8 +13,8 @@ from .data import Results, unique
 from .scheduler_runs import SchedulerRun, load_scheduler_runs
 from .style import PANEL_W, finish, legend, note, panel_grid
 
-POLICY_NAMES = {"mb": "MB", "pf": "PF", "eb": "EB", "ebplus": "EB+"}
-POLICY_COLORS = {"mb": "C0", "pf": "C7", "eb": "C3", "ebplus": "C2"}
+POLICY_NAMES = {"mb": "MB", "pf": "PF", "eb": "EB", "ebplus": "EB+", "fair": "Fair"}
+POLICY_COLORS = {"mb": "C0", "pf": "C7", "eb": "C3", "ebplus": "C2", "fair": "C1"}
 TIE = 0.01  # policies within 1% of the best share its ★: closer than that is not a win worth reporting
 
 

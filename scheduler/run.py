@@ -8,13 +8,14 @@ from ..fitting.profile import Profile
 from ..fitting.thresholds import Thresholds, WorkloadStats, derive_thresholds
 from .eb import ExclusiveBatching
 from .ebplus import EBPlus, SelectorSettings
+from .fair import FairBatching
 from .mb import MixedBatching, PrefillFirst
 from .metrics import SLO, PolicySummary, summarize
 from .simulator import EngineResult, SimulatedExecutor, run_engine
 from .state import EngineConfig
 from .workloads import Workload, workload_from_spec
 
-POLICIES = ("mb", "pf", "eb", "ebplus")
+POLICIES = ("mb", "pf", "eb", "ebplus", "fair")
 EXECUTED_KV_TOKENS = 65536  # default KV cache of an executed run when the config gives none (memory is real there)
 
 
@@ -26,8 +27,10 @@ def workload_stats(workload: Workload, config: EngineConfig, eps: float = 0.01) 
                          output_lengths=tuple(workload.output_lens[:20000]))
 
 
-def make_policy(name: str, profile: Profile, thresholds: Thresholds, selector: SelectorSettings | None = None):
-    """A fresh policy object. EB takes θ* and N from `thresholds` (derived offline from the workload)."""
+def make_policy(name: str, profile: Profile, thresholds: Thresholds, selector: SelectorSettings | None = None,
+                slo: SLO | None = None, decode_graph: bool = False):
+    """A fresh policy object. EB takes θ* and N from `thresholds` (derived offline from the workload); fair
+    plans its steps against `slo` (default SLO()) with the profile's step model."""
     if name == "mb":
         return MixedBatching()
     if name == "pf":
@@ -36,6 +39,9 @@ def make_policy(name: str, profile: Profile, thresholds: Thresholds, selector: S
         return ExclusiveBatching(thresholds.theta_star, thresholds.n)
     if name == "ebplus":
         return EBPlus(profile, selector)
+    if name == "fair":
+        slo = slo or SLO()
+        return FairBatching(profile, slo.ttft_s, slo.tpot_s, decode_graph=decode_graph)
     raise ValueError(f"unknown policy {name!r}: choose from {', '.join(POLICIES)} (or 'all')")
 
 
@@ -94,14 +100,14 @@ def simulate(profile: Profile, workload: Workload | str, policies=("mb", "eb"), 
     th = derive_thresholds(profile, workload_stats(workload, config))
     report = SimulationReport(workload.name, config, th)
     for name in names:
-        res = run_engine(make_policy(name, profile, th, selector), SimulatedExecutor(profile, config.decode_graph),
-                         workload, config, fast_forward=fast_forward)
+        res = run_engine(make_policy(name, profile, th, selector, slo, config.decode_graph),
+                         SimulatedExecutor(profile, config.decode_graph), workload, config, fast_forward=fast_forward)
         run = PolicyRun(summarize(res, workload.name, slo), res)
         if execute:
             from .executed import ExecutedExecutor  # torch only on this path
 
             ex = ExecutedExecutor(profile, config, device=device, seed=seed)
-            eres = run_engine(make_policy(name, profile, th, selector), ex, workload, config)
+            eres = run_engine(make_policy(name, profile, th, selector, slo, config.decode_graph), ex, workload, config)
             run.executed, run.executed_result = summarize(eres, workload.name, slo), eres
         report.runs[name] = run
     return report

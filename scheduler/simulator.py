@@ -2,8 +2,9 @@
 
 Each step: admit arrivals, ask the policy for a batch, have the executor run (or cost) it, advance the
 clock, hand out the tokens the batch produced, retire finished requests. A pure-decode step repeats
-unchanged until a request finishes, a request arrives or KV runs short (every policy here decides from
-the queues and the KV cache alone, which only those events change), so the simulated executor costs
+unchanged until a request finishes, a request arrives or KV runs short (every policy here decides a
+pure-decode step from the queues and the KV cache alone, which only those events change; `fair` reads the
+clock only for steps with prefill), so the simulated executor costs
 such a stretch step by step without touching the requests, then applies all its tokens at once.
 """
 
@@ -132,6 +133,7 @@ def run_engine(policy, executor, workload: Workload, config: EngineConfig, *, fa
         if not st.running and not st.waiting:
             clock = max(clock, arrivals[nxt])  # idle: jump to the next arrival (closed loops are never idle)
             continue
+        st.now = clock
         batch = policy.schedule(st)
         if not batch:
             raise RuntimeError(f"policy {policy.name} scheduled nothing with {len(st.running)} running, "

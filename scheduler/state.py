@@ -69,6 +69,7 @@ class SchedulerState:
         self.running: list[Request] = []
         self.kv = BlockManager(config.num_blocks, config.block_size)
         self.preemptions = 0
+        self.now = 0.0  # the engine's clock when it asks the policy for a batch (s); deadline-aware policies read it
 
     def preempt(self, req: Request) -> None:
         """Recompute preemption: drop its KV, forget computed tokens, put it first in line again."""

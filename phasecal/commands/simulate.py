@@ -1,4 +1,4 @@
-"""`phasecal simulate`: serve a workload with MB, PF, EB and EB+ under a profile's step costs (and, with
+"""`phasecal simulate`: serve a workload with MB, PF, EB, EB+ and fair under a profile's step costs (and, with
 --execute, with the synthetic model really running here), printing the policies side by side."""
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def simulate(
     workload: Annotated[str, typer.Option("--workload", "-w", help=(
         "azure_conv[:n=K], decode_heavy|balanced|prefill_heavy or L/O (e.g. 512/512) with :c=CONC or "
         ":rate=REQ_PER_S and :n=REQUESTS, :jitter=J; shift_dist[:c=C], shift_conc."))] = "azure_conv",
-    policy: Annotated[str, typer.Option("--policy", help="mb, pf, eb, ebplus, a comma list, or all.")] = "all",
+    policy: Annotated[str, typer.Option("--policy", help=(
+        "mb, pf, eb, ebplus, fair (SLO-aware: plans each step against --slo-tpot), a comma list, or all."))] = "all",
     execute: Annotated[bool, typer.Option("--execute", help=(
         "Also run the profile's model for real on this machine (GPU if torch sees one, else CPU) under the "
         "same policies and print executed against simulated throughput. Use a small workload."))] = False,

@@ -44,6 +44,6 @@ def test_writers(tmp_path, h200_profile):
 def test_compare_policies_and_parse(h200_profile):
     out = compare_policies(h200_profile, "azure_conv:n=500", policies=("mb", "eb"))
     assert [s.policy for s in out] == ["mb", "eb"] and all(s.num_requests == 500 for s in out)
-    assert parse_policies("all") == ("mb", "pf", "eb", "ebplus") and parse_policies("mb,eb") == ("mb", "eb")
+    assert parse_policies("all") == ("mb", "pf", "eb", "ebplus", "fair") and parse_policies("mb,eb") == ("mb", "eb")
     with pytest.raises(ValueError, match="unknown policy"):
         parse_policies("mb,xx")

@@ -1,0 +1,229 @@
+"""Fair: an SLO-aware policy that spends the profile's step model every step, after FairBatching.
+
+FairBatching (Lyu, Liu, Wu, Chen, "FairBatching: Fairness-Aware Batch Formation for LLM Inference",
+arXiv 2510.14392, 2025) argues that stall-free batching (Sarathi, vLLM v1's MB) favours decodes too much:
+a fixed token budget leaves decode slack unused while prefills queue, and when a prefill surge meets a
+decode burst the decodes keep every step. It proposes (1) monotonic per-token deadlines instead of
+time-between-tokens, (2) an adaptive batch capacity: each step's compute budget is the time the
+tightest scheduled deadline allows, predicted with a cost model, (3) fair batch formation that lets
+prefills reclaim that slack and shares the step by deadline slack in a conflict, and (4) a load estimate
+for an upper-level router. What this module follows, and what it simplifies:
+
+- Deadlines (followed, anchored differently). The paper's envelope is arrival + TTFT SLO + j·TPOT SLO
+  for token j. phasecal scores TPOT per request from its first token ((finish − first) / (outputs − 1),
+  scheduler/metrics.py), so a decode's next token j is due at first_token + j·TPOT SLO; meeting every
+  such deadline meets the TPOT SLO. A prefill's first token is due at arrival + TTFT SLO.
+- Adaptive batch capacity (followed). With decodes in the step, its time budget is the tightest decode
+  deadline minus now, shrunk by the profile's held-out error (the chosen family's k-fold MAPE; 5% where
+  the profile has none), so a step that runs as slow as the model's typical miss still makes it. The
+  largest prefill chunk that fits is found by bisection on the step model, evaluated as plain floats
+  (`fitting.predict.StepCoefficients`): no allocation per evaluation. Without decodes the step has no
+  TPOT deadline and only the token cap binds. The token cap (default max(B, 8192), vLLM v1's serve
+  default on large GPUs) stands in for the engine's activation-memory limit; the paper has its own.
+- Fair batch formation (simplified). Every running decode stays in the step (no decode is deferred to
+  a later step: deferring one costs a whole extra step's overhead on the devices profiled here). When
+  the decodes' slack cannot pay for any prefill, the step is widened by a share φ of one TPOT SLO,
+  φ = S⁺/(S⁺ + P⁺) from the decode slack S and the most urgent prefill's TTFT slack P (both late: ½):
+  the side further behind its deadline gets more of the step. Prefills go earliest deadline first; with
+  one TTFT SLO for all requests that is arrival order (FCFS), which is the queue's order already.
+  The first prefill of a step always gets at least one KV block of tokens, so prefills never starve.
+- Load estimate (simplified). `utilization` is each step's predicted time over its budget (the paper's
+  per-step capacity use); `estimate_load(st)` prices all queued work as one step, in TPOT SLOs, for a
+  router to compare instances. No cluster-level router is built here.
+- Not followed: the paper's own profiler and engine integration (phasecal's profile and reference
+  engine stand in), and any preemption other than MB's recompute policy.
+
+Pure-decode steps (nothing to prefill, or no KV, slot or token room for it) are MB's, so the engine's
+decode fast path stays exact: such a step is decided by the queues and the KV cache alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..fitting.predict import StepCoefficients, step_coefficients
+from ..fitting.profile import Profile
+from .mb import decode_all
+from .request import Request
+from .state import Batch, SchedulerState
+
+DEFAULT_MAX_TOKENS = 8192  # vLLM v1's max_num_batched_tokens for `vllm serve` on GPUs with ≥ 70 GiB
+DEFAULT_MARGIN = 0.05  # plan steps this much short of their deadline where the profile has no held-out error
+
+
+def held_out_error(profile: Profile) -> float | None:
+    """The chosen step-model family's k-fold MAPE as a fraction, or None where the profile has none."""
+    if profile.step_model is None:
+        return None
+    for fam in profile.families:
+        if fam.name == profile.step_model.family and fam.cv_mape is not None:
+            return fam.cv_mape / 100
+    return None
+
+
+class FairBatching:
+    """Each step: all running decodes, then prefill chunks sized so the predicted step meets the tightest
+    decode deadline (see the module docstring). `predicted_s` logs every step's predicted time (one entry
+    per scheduling decision); `utilization` the last step's predicted time over its budget."""
+
+    name = "fair"
+
+    def __init__(self, profile: Profile, ttft_slo: float = 2.0, tpot_slo: float = 0.1, *,
+                 max_tokens: int | None = None, margin: float | None = None, decode_graph: bool = False):
+        if ttft_slo <= 0 or tpot_slo <= 0:
+            raise ValueError(f"fair needs positive SLOs, got TTFT {ttft_slo} s and TPOT {tpot_slo} s")
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError(f"fair's token cap must be ≥ 1, got {max_tokens}")
+        self.coeffs: StepCoefficients = step_coefficients(profile)
+        self.decode_coeffs: StepCoefficients = step_coefficients(profile, graph=decode_graph)
+        self.ttft, self.tpot = ttft_slo, tpot_slo
+        self.max_tokens = max_tokens
+        err = held_out_error(profile)
+        self.margin = margin if margin is not None else err if err is not None else DEFAULT_MARGIN
+        self.predicted_s: list[float] = []
+        self.utilization = 0.0
+
+    def deadline(self, req: Request) -> float:
+        """When `req`'s next token is due: arrival + TTFT SLO for the first, first + j·TPOT SLO for token j."""
+        if req.num_generated == 0:
+            return req.arrival + self.ttft
+        return req.first_token_time + self.tpot * req.num_generated
+
+    def schedule(self, st: SchedulerState) -> Batch:
+        cfg = st.config
+        running = st.running
+        n_d = s_d = 0
+        d_min = p_min = math.inf
+        for r in running:  # read-only pass: this step's decodes and the most urgent running prefill
+            if r.num_generated and r.num_computed == r.prompt_len + r.num_generated - 1:  # is_decode, inlined
+                n_d += 1
+                s_d += r.num_computed
+                d = r.first_token_time + self.tpot * r.num_generated
+                if d < d_min:
+                    d_min = d
+            elif p_min == math.inf:
+                p_min = self.deadline(r)
+        admissible = st.waiting and len(running) < cfg.max_num_seqs
+        if p_min == math.inf and not admissible:
+            return self._record(decode_all(st, Batch()), self.decode_coeffs, math.inf)
+        if p_min == math.inf:
+            p_min = self.deadline(st.waiting[0])
+        budget = self._time_budget(st.now, n_d, s_d, d_min, p_min)
+        return self._record(self._form(st, budget, n_d, s_d), self.coeffs, budget)
+
+    def _time_budget(self, now: float, n_d: int, s_d: int, d_min: float, p_min: float) -> float:
+        """The step's time budget: the decodes' slack, widened by a share of one TPOT when it is too short."""
+        if n_d == 0:
+            return math.inf
+        slack = d_min - now
+        budget = slack * (1 - self.margin)
+        t_dec = self.coeffs.time(0.0, n_d, 0.0, s_d, n_d)
+        if budget <= t_dec:  # the decodes alone fill their slack: share one TPOT by the two sides' slack
+            s, p = max(slack, 0.0), max(p_min - now, 0.0)
+            phi = s / (s + p) if s + p > 0 else 0.5
+            budget = t_dec + phi * self.tpot
+        return budget
+
+    def _form(self, st: SchedulerState, budget: float, n_d: int, s_d: int) -> Batch:
+        """Running requests in order (decodes, then chunks of unfinished prefills), then admissions."""
+        cfg = st.config
+        cap = self.max_tokens or max(cfg.token_budget, DEFAULT_MAX_TOKENS)
+        floor = cfg.block_size
+        batch = Batch()
+        tokens = n_p = 0
+        s_p = 0.0
+        n_seq = n_d
+        running, kv = st.running, st.kv
+        tables, bs = kv.tables, kv.block_size
+        i = 0
+        while i < len(running) and tokens < cap:
+            req = running[i]
+            pending = req.prompt_len + req.num_generated - req.num_computed
+            if pending == 1 and req.num_generated:  # a decode
+                q = 1
+            else:
+                q = self._chunk(budget, n_p, n_d, s_p, s_d, n_seq, req.num_computed,
+                                min(pending, cap - tokens), floor if not batch.prefill else 0)
+                if q == 0:
+                    i += 1
+                    continue
+            table = tables.get(req.rid)
+            if (table is None or req.num_computed + q > len(table) * bs) and not (
+                    kv.grow(req, req.num_computed + q) or st.grow_or_preempt(req, q, batch)):
+                break
+            if q == 1 and pending == 1 and req.num_generated:
+                batch.decode.append(req)
+            else:
+                batch.prefill.append((req, q))
+                n_p += q
+                s_p += q * (req.num_computed + (q + 1) / 2)
+                n_seq += 1
+            tokens += q
+            i += 1
+        if batch.preempted:
+            return batch
+        waiting = st.waiting
+        while waiting and len(running) < cfg.max_num_seqs and tokens < cap:
+            req = waiting[0]
+            q = self._chunk(budget, n_p, n_d, s_p, s_d, n_seq, req.num_computed, min(req.pending, cap - tokens),
+                            floor if not batch.prefill else 0)
+            if q == 0 or st.admit(req, q, batch) == 0:
+                break
+            n_p += q
+            s_p += q * (req.num_computed + (q + 1) / 2)
+            n_seq += 1
+            tokens += q
+        return batch
+
+    def _chunk(self, budget: float, n_p: int, n_d: int, s_p: float, s_d: int, n_seq: int, cached: int,
+               q_max: int, floor: int) -> int:
+        """The largest chunk q ≤ q_max on top of `cached` tokens whose step the model predicts within
+        `budget`, given the step's features so far; at least min(floor, q_max)."""
+        if q_max <= 0:
+            return 0
+        time = self.coeffs.time
+        if time(n_p + q_max, n_d, s_p + q_max * (cached + (q_max + 1) / 2), s_d, n_seq + 1) <= budget:
+            return q_max
+        lo, hi = 0, q_max  # time(lo) fits (lo = 0: no chunk), time(hi) does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if time(n_p + mid, n_d, s_p + mid * (cached + (mid + 1) / 2), s_d, n_seq + 1) <= budget:
+                lo = mid
+            else:
+                hi = mid
+        return max(lo, min(floor, q_max))
+
+    def _record(self, batch: Batch, coeffs: StepCoefficients, budget: float) -> Batch:
+        """Log the step's predicted time and its share of the budget (a router's per-step load signal)."""
+        n_p = s_p = 0.0
+        for r, q in batch.prefill:
+            n_p += q
+            s_p += q * (r.num_computed + (q + 1) / 2)
+        n_d = len(batch.decode)
+        s_d = 0
+        for r in batch.decode:
+            s_d += r.num_computed
+        t = coeffs.time(n_p, n_d, s_p, s_d, len(batch.prefill) + n_d)
+        self.predicted_s.append(t)
+        self.utilization = t / budget
+        return batch
+
+    def estimate_load(self, st: SchedulerState) -> float:
+        """All queued work (every pending prefill token and one token per decode) priced as one step, in
+        units of the TPOT SLO: a router sends new requests to the instance with the least."""
+        n_p = n_d = n_seq = 0
+        s_p = 0.0
+        s_d = 0
+        for r in (*st.running, *st.waiting):
+            q = r.pending
+            if r.is_decode:
+                n_d += 1
+                s_d += r.num_computed
+            else:
+                n_p += q
+                s_p += q * (r.num_computed + (q + 1) / 2)
+            n_seq += 1
+        return self.coeffs.time(n_p, n_d, s_p, s_d, n_seq) / self.tpot
+
+    def on_finish(self, req: Request, st: SchedulerState) -> None:
+        pass
