@@ -24,7 +24,8 @@ from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 
 from .features import FEATURE_NAMES, StepFeatures
-from .predict import predict_step_time
+from .predict import FAMILIES as REGISTRY
+from .predict import PARAMETRIC, predict_step_time
 from .profile import StepModel
 
 Predictor = Callable[[Sequence[StepFeatures]], np.ndarray]
@@ -37,29 +38,19 @@ class LinearForm:
     name: str
     columns: dict[str, str]
     signed: tuple[str, ...] = ()
-    doc: str = ""
 
 
 EXTENDED_COLUMNS = {c: c for c in ("intercept", "has_p", "has_d", *FEATURE_NAMES)}
 LINEAR_FORMS = {
     "phase_affine": LinearForm(
-        "phase_affine", {"alpha_p": "has_p", "beta_p": "n_p", "alpha_d": "has_d", "beta_d": "n_d"},
-        doc="the paper's baseline: T = alpha_p + beta_p*n_p (if prefill) + alpha_d + beta_d*n_d (if decode)"),
-    "extended_linear": LinearForm(
-        "extended_linear", EXTENDED_COLUMNS,
-        doc="shared intercept + per-phase overheads + n_p, n_d, s_p (prefill attention), s_d (decode KV), n_seq"),
-    "mixed_linear": LinearForm(
-        "mixed_linear", {**EXTENDED_COLUMNS, "mix": "mix"}, signed=("mix",),
-        doc="extended_linear + mix*n_p*n_d/(n_p+n_d): a mixed step's cost bent by its decode share"),
+        "phase_affine", {"alpha_p": "has_p", "beta_p": "n_p", "alpha_d": "has_d", "beta_d": "n_d"}),
+    "extended_linear": LinearForm("extended_linear", EXTENDED_COLUMNS),
+    "mixed_linear": LinearForm("mixed_linear", {**EXTENDED_COLUMNS, "mix": "mix"}, signed=("mix",)),
 }
 ROOFLINE_COLUMNS = {c: c for c in ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq")}
-FAMILY_DOCS = {
-    **{name: form.doc for name, form in LINEAR_FORMS.items()},
-    "roofline": "overheads + attention terms + linear layers at t_token*max(n_p+n_d, knee_tokens)",
-    "gradient_boosting": "nonparametric reference: gradient-boosted trees on log time (scores only, not stored)",
-}
-PARAMETRIC = ("phase_affine", "extended_linear", "mixed_linear", "roofline")
-FAMILIES = (*PARAMETRIC, "gradient_boosting")
+FAMILIES = tuple(REGISTRY)  # the registry's names, in scoring order (predict.FAMILIES)
+FAMILY_DOCS = {name: f.doc for name, f in REGISTRY.items()}
+assert set(LINEAR_FORMS) | {"roofline", "gradient_boosting"} == set(FAMILIES), "a registered family has no fitter"
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from phasecal.point_params import StepParams
 from phasecal.records import PointRecord, RunHeader, read_raw
 
 from .derive import (
@@ -26,38 +27,11 @@ from .profile import FamilyScore, Profile, StepModel
 SOFTWARE_KEYS = ("cuda_runtime", "cudnn", "driver", "os")  # beside the fingerprint's `versions`
 
 
-def _int_list(value: object, where: str, what: str) -> list:
-    if not isinstance(value, list):
-        raise ValueError(f"{where}: params.{what} must be a list, got {type(value).__name__}")
-    return value
-
-
 def measured_step(rec: PointRecord, where: str) -> MeasuredStep:
     """A step-probe point as a MeasuredStep; ValueError naming the point if its composition is malformed."""
-    p = rec.params
-    prefill = []
-    for chunk in _int_list(p.get("prefill", []), where, "prefill"):
-        if (not isinstance(chunk, list | tuple) or len(chunk) != 2 or any(isinstance(v, bool) or not isinstance(v, int)
-                                                                         for v in chunk)
-                or chunk[0] < 1 or chunk[1] < 0):
-            raise ValueError(f"{where}: params.prefill entries must be [q >= 1 new tokens, c >= 0 cached], "
-                             f"got {chunk!r}")
-        prefill.append((chunk[0], chunk[1]))
-    decode = _int_list(p.get("decode", []), where, "decode")
-    if any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in decode):
-        raise ValueError(f"{where}: params.decode must list decode contexts (integers >= 1), got {decode!r}")
-    if not prefill and not decode:
-        raise ValueError(f"{where}: an empty step (no prefill chunk, no decode) has no cost to fit")
-    graph = p.get("graph", False)
-    if not isinstance(graph, bool):
-        raise ValueError(f"{where}: params.graph must be true or false, got {graph!r}")
-    budget, share = p.get("budget"), p.get("decode_share")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
-        raise ValueError(f"{where}: params.budget must be a positive integer, got {budget!r}")
-    if share is not None and (not isinstance(share, int | float) or not 0 <= share <= 1):
-        raise ValueError(f"{where}: params.decode_share must be a number in [0, 1], got {share!r}")
-    return MeasuredStep(tuple(prefill), tuple(decode), step_features(prefill, decode, graph), rec.median_s,
-                        p.get("grid"), budget, share)
+    p = StepParams.from_dict(rec.params, f"{where}: params")
+    return MeasuredStep(p.prefill, p.decode, step_features(p.prefill, p.decode, p.graph), rec.median_s,
+                        p.grid, p.budget, p.decode_share)
 
 
 def read_steps(raw_paths: Sequence[Path]) -> tuple[RunHeader, list[MeasuredStep], list[dict]]:

@@ -13,6 +13,7 @@ Families (their parameters are the keys of `StepModel.params`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .features import FEATURE_NAMES, StepFeatures
@@ -48,16 +49,42 @@ def roofline_time(params: dict[str, float], f: StepFeatures) -> float:
     return linear_time(params, f) + params["t_token"] * max(f.n_p + f.n_d, params["knee_tokens"])
 
 
+def _phase_affine(params: dict[str, float], f: StepFeatures) -> float:
+    return phase_affine_time(ExclusiveCosts(**params), f)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A step-time model family: what it models, and how a fitted one prices a step (None: nonparametric,
+    scored when fitting but never stored in a profile)."""
+
+    name: str
+    doc: str
+    step_time: Callable[[dict[str, float], StepFeatures], float] | None
+
+
+# The one registry of model families, in scoring order (fitting.families fits each of them).
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("phase_affine", "the paper's baseline: T = alpha_p + beta_p*n_p (if prefill) + alpha_d + beta_d*n_d "
+                           "(if decode)", _phase_affine),
+    Family("extended_linear", "shared intercept + per-phase overheads + n_p, n_d, s_p (prefill attention), "
+                              "s_d (decode KV), n_seq", linear_time),
+    Family("mixed_linear", "extended_linear + mix*n_p*n_d/(n_p+n_d): a mixed step's cost bent by its decode share",
+           linear_time),
+    Family("roofline", "overheads + attention terms + linear layers at t_token*max(n_p+n_d, knee_tokens)",
+           roofline_time),
+    Family("gradient_boosting", "nonparametric reference: gradient-boosted trees on log time (scores only, "
+                                "not stored)", None),
+)}
+PARAMETRIC = tuple(name for name, f in FAMILIES.items() if f.step_time is not None)
+
+
 def predict_step_time(model: StepModel, f: StepFeatures) -> float:
-    """Seconds for a step with features `f` under a fitted step model of a known family."""
-    if model.family == "phase_affine":
-        return phase_affine_time(ExclusiveCosts(**model.params), f)
-    if model.family in LINEAR_FAMILIES:
-        return linear_time(model.params, f)
-    if model.family == "roofline":
-        return roofline_time(model.params, f)
-    raise ValueError(f"unknown step-model family {model.family!r}: this phasecal knows "
-                     f"{', '.join(sorted(PARAMETRIC_FAMILIES))}")
+    """Seconds for a step with features `f` under a fitted step model of a known parametric family."""
+    family = FAMILIES.get(model.family)
+    if family is None or family.step_time is None:
+        raise ValueError(f"unknown step-model family {model.family!r}: this phasecal knows {', '.join(PARAMETRIC)}")
+    return family.step_time(model.params, f)
 
 
 def profile_step_time(profile: Profile, f: StepFeatures) -> float:
@@ -121,9 +148,8 @@ def step_coefficients(profile: Profile, graph: bool = False) -> StepCoefficients
     if model.family == "phase_affine":
         p = model.params
         return StepCoefficients(has_p=p["alpha_p"], has_d=p["alpha_d"], n_p=p["beta_p"], n_d=p["beta_d"])
-    if model.family not in PARAMETRIC_FAMILIES:
-        raise ValueError(f"unknown step-model family {model.family!r}: this phasecal knows "
-                         f"{', '.join(sorted(PARAMETRIC_FAMILIES))}")
+    if model.family not in PARAMETRIC:
+        raise ValueError(f"unknown step-model family {model.family!r}: this phasecal knows {', '.join(PARAMETRIC)}")
     p = model.params
     names = ("intercept", "has_p", "has_d", *FEATURE_NAMES, "mix")
     coeffs = StepCoefficients(**{k: float(p.get(k, 0.0)) for k in names})
@@ -131,6 +157,3 @@ def step_coefficients(profile: Profile, graph: bool = False) -> StepCoefficients
         coeffs.t_token, coeffs.knee = float(p["t_token"]), float(p["knee_tokens"])
     return coeffs
 
-
-LINEAR_FAMILIES = {"extended_linear", "mixed_linear"}
-PARAMETRIC_FAMILIES = {"phase_affine", "roofline", *LINEAR_FAMILIES}

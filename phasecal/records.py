@@ -13,6 +13,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from phasecal.point_params import ParamsError, params_from_dict
+
 RAW_SCHEMA_VERSION = 1
 
 
@@ -37,8 +39,8 @@ class RunHeader:
 class PointRecord:
     """One measured point. `key` is unique within a run; `params` says what was measured.
 
-    For the step probe, params = {"prefill": [[q, c], ...], "decode": [ctx, ...], "graph": bool}:
-    q new tokens on top of c cached ones per prefill chunk, and the KV context of each decode.
+    `params` is the `to_dict` of the probe's params class (phasecal/point_params.py), checked on reading;
+    `extra` holds the timing's conditions and the rates the probe derives from `median_s`.
     """
 
     probe: str
@@ -71,8 +73,10 @@ def _check_point(d: dict, where: str) -> PointRecord:
     if not rec.samples_s or any(not isinstance(s, int | float) or not math.isfinite(s) or s <= 0
                                 for s in rec.samples_s):
         raise RawFormatError(f"{where}: samples_s must be a non-empty list of positive finite seconds")
-    if not isinstance(rec.params, dict):
-        raise RawFormatError(f"{where}: params must be an object")
+    try:
+        params_from_dict(rec.probe, rec.params, f"{where}: params")
+    except ParamsError as e:
+        raise RawFormatError(str(e)) from None
     return rec
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from phasecal.point_params import AttentionParams, AttentionRates
 from phasecal.probes.context import Plan, PlannedPoint, ProbeContext, point_rule, to_record, torch_dtype
 from phasecal.records import PointRecord
 
@@ -54,7 +55,7 @@ def plan(ctx: ProbeContext) -> Plan:
         comps.append(("mixed", prefill, [s["mixed_context"]] * n_d, {"budget": s["budget"], "decode_share": share}))
     for kind, prefill, decode, more in comps:
         for impl in impls[kind]:
-            params = {"kind": kind, "impl": impl, "prefill": prefill, "decode": decode, "dtype": dtype, **more}
+            params = AttentionParams(kind, impl, prefill, decode, dtype, **more).to_dict()
             name = ("r{:.2f}".format(more["decode_share"]) if kind == "mixed"
                     else f"{len(decode)}x{decode[0]}" if decode else f"q{prefill[0][0]}")
             result.points.append(PlannedPoint(f"attention/{kind}/{impl}/{name}", params))
@@ -149,9 +150,9 @@ def measure_point(ctx: ProbeContext, point: PlannedPoint, pool: KVPool) -> Point
     t = timing.median_s
     s_p = sum(q * (c + (q + 1) / 2) for q, c in p["prefill"])
     kv_bytes = sum(c + 1 for c in p["decode"]) * 2 * s.num_kv_heads * s.head_dim * pool.k.element_size()
-    extra = {"prefill_tflops": 4 * s.num_heads * s.head_dim * s_p / t / 1e12 if s_p else None,
-             "decode_kv_gb_s": kv_bytes / t / 1e9 if kv_bytes else None}
-    return to_record(NAME, point, timing, **extra)
+    rates = AttentionRates(prefill_tflops=4 * s.num_heads * s.head_dim * s_p / t / 1e12 if s_p else None,
+                           decode_kv_gb_s=kv_bytes / t / 1e9 if kv_bytes else None)
+    return to_record(NAME, point, timing, **rates.to_dict())
 
 
 def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from phasecal.point_params import BandwidthParams, BandwidthRates
 from phasecal.probes.context import Plan, PlannedPoint, ProbeContext, point_rule, to_record, torch_dtype
 from phasecal.records import PointRecord
 
@@ -64,9 +65,9 @@ def plan(ctx: ProbeContext) -> Plan:
                 for cold in (False, True):
                     if cold and ws > cold_limit:
                         continue  # far past the cache, hot samples are already cold
-                    params = {"impl": impl, "op": op, "working_set_bytes": ws, "dtype": dtype, "cold": cold}
+                    params = BandwidthParams(impl, op, ws, dtype, cold)
                     key = f"bandwidth/{impl}/{op}/{ws}/{'cold' if cold else 'hot'}"
-                    result.points.append(PlannedPoint(key, params))
+                    result.points.append(PlannedPoint(key, params.to_dict()))
     return result
 
 
@@ -133,7 +134,7 @@ def measure_point(ctx: ProbeContext, point: PlannedPoint, pool: BufferPool) -> P
     timing = ctx.timer.measure(fn, point_rule(ctx, 0.25, 0.15), cold=p["cold"], hold=ctx.is_cuda)
     reads, writes = ARRAYS[p["op"]]
     moved = (reads + writes) * n * a.element_size()
-    return to_record(NAME, point, timing, bytes_moved=moved, elements=n, gb_s=moved / timing.median_s / 1e9)
+    return to_record(NAME, point, timing, **BandwidthRates(n, moved, moved / timing.median_s / 1e9).to_dict())
 
 
 def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from phasecal.point_params import GemmParams, GemmRates
 from phasecal.probes.context import Plan, PlannedPoint, ProbeContext, point_rule, to_record, torch_dtype
 from phasecal.records import PointRecord
 
@@ -32,8 +33,8 @@ def plan(ctx: ProbeContext) -> Plan:
     for layer, (k, n) in ctx.shape.linear_shapes().items():
         for m in m_values(ctx):
             for impl in impls:
-                params = {"impl": impl, "layer": layer, "m": m, "n": n, "k": k, "dtype": dtype}
-                result.points.append(PlannedPoint(f"gemm/{impl}/{layer}/m{m}", params))
+                params = GemmParams(impl, layer, m, n, k, dtype)
+                result.points.append(PlannedPoint(f"gemm/{impl}/{layer}/m{m}", params.to_dict()))
     return result
 
 
@@ -54,7 +55,8 @@ def measure_point(ctx: ProbeContext, point: PlannedPoint) -> PointRecord:
     timing = ctx.timer.measure(fn, point_rule(ctx), cold=True, hold=ctx.is_cuda)
     t = timing.median_s
     nbytes = (m * k + n * k + m * n) * x.element_size()
-    return to_record(NAME, point, timing, flops=2 * m * n * k, tflops=2 * m * n * k / t / 1e12, gb_s=nbytes / t / 1e9)
+    flops = 2 * m * n * k
+    return to_record(NAME, point, timing, **GemmRates(flops, flops / t / 1e12, nbytes / t / 1e9).to_dict())
 
 
 def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from phasecal.point_params import LaunchParams
 from phasecal.probes.context import Plan, PlannedPoint, ProbeContext, to_record
 from phasecal.probes.timing import capture_graph
 from phasecal.records import PointRecord
@@ -28,14 +29,14 @@ def plan(ctx: ProbeContext) -> Plan:
     if not ctx.is_cuda:
         result.skipped.append("launch/triton: on the CPU Triton runs in its interpreter, not a launch")
         result.skipped.append("launch/cupy and graph replays: CuPy and CUDA Graphs need a CUDA GPU")
-        result.points.append(PlannedPoint("launch/torch/call", {"impl": "torch", "what": "call", "nodes": 1}))
+        result.points.append(PlannedPoint("launch/torch/call", LaunchParams("torch", "call").to_dict()))
         return result
     nodes = NODES[::2] if ctx.quick else NODES
     for impl in ("triton", "cupy", "torch"):
         for what in ("enqueue", "launch_sync"):
-            result.points.append(PlannedPoint(f"launch/{impl}/{what}", {"impl": impl, "what": what, "nodes": 1}))
+            result.points.append(PlannedPoint(f"launch/{impl}/{what}", LaunchParams(impl, what).to_dict()))
         for n in nodes:
-            result.points.append(PlannedPoint(f"launch/{impl}/graph/{n}", {"impl": impl, "what": "graph", "nodes": n}))
+            result.points.append(PlannedPoint(f"launch/{impl}/graph/{n}", LaunchParams(impl, "graph", n).to_dict()))
     return result
 
 

@@ -5,8 +5,8 @@ Three grids, as the cost model needs them (fitting/features.py):
 - decode: batch x context (one new token per sequence), eager and, on a GPU, as a CUDA Graph
   replay (what engines capture);
 - mixed: a token budget B split between decodes (share r of the tokens) and one prefill chunk.
-Each point is one `PointRecord(probe="step")` with params {"prefill": [[q, c], ...], "decode": [ctx, ...],
-"graph": bool, "grid": ..., plus "budget"/"decode_share" on mixed points}; median_s is the step time.
+Each point is one `PointRecord(probe="step")` whose params are a `phasecal.point_params.StepParams`;
+median_s is the step time.
 An eager step is timed from before the host builds its inputs to the end of its last kernel (an
 engine pays both); a graph step is timed around `graph.replay()` over inputs prepared once.
 Points are sampled in groups, interleaved, so that a busy phase of another process on a shared
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from phasecal.point_params import StepParams, StepRates
 from phasecal.probes.context import Plan, PlannedPoint, ProbeContext, to_record
 from phasecal.probes.timing import capture_graph
 from phasecal.records import PointRecord
@@ -121,22 +122,19 @@ def step_key(params: dict) -> str:
 
 
 def compositions(grid: StepGrid) -> list[dict]:
-    """The grid's step compositions as params dicts (graph=False), in measuring order."""
-    out = [{"grid": "prefill", "prefill": [[q, 0]], "decode": []} for q in grid.prefill_tokens]
-    out += [{"grid": "prefill", "prefill": [[q, c]], "decode": []} for q, c in grid.prefill_cached]
-    out += [{"grid": "prefill", "prefill": [[q, c]] * n, "decode": []} for n, q, c in grid.prefill_multi]
+    """The grid's step compositions as `StepParams.to_dict()` (graph=False), in measuring order."""
+    out = [StepParams(((q, 0),), (), False, "prefill") for q in grid.prefill_tokens]
+    out += [StepParams(((q, c),), (), False, "prefill") for q, c in grid.prefill_cached]
+    out += [StepParams(((q, c),) * n, (), False, "prefill") for n, q, c in grid.prefill_multi]
     for b in grid.decode_batches:
         for ctx in grid.decode_contexts:
-            out.append({"grid": "decode", "prefill": [], "decode": [ctx] * b})
+            out.append(StepParams((), (ctx,) * b, False, "decode"))
     for budget in grid.mixed_budgets:
         for share in grid.mixed_shares:
             n_d = round(share * budget)
-            prefill = [[budget - n_d, grid.mixed_cached]] if budget > n_d else []
-            out.append({"grid": "mixed", "prefill": prefill, "decode": [grid.mixed_context] * n_d,
-                        "budget": budget, "decode_share": share})
-    for p in out:
-        p["graph"] = False
-    return out
+            prefill = ((budget - n_d, grid.mixed_cached),) if budget > n_d else ()
+            out.append(StepParams(prefill, (grid.mixed_context,) * n_d, False, "mixed", budget, share))
+    return [p.to_dict() for p in out]
 
 
 def blocks_needed(params: dict) -> int:
@@ -255,7 +253,8 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
         prepared = [prepare_point(ctx, model, p.params) for p in group]
         timings = ctx.timer.measure_interleaved([fn for fn, _ in prepared], ctx.rule, rounds=ROUNDS)
         for p, (_, extra), t in zip(group, prepared, timings, strict=True):
-            yield to_record(NAME, p, t, **extra, tokens_per_s=extra["tokens"] / t.median_s)
+            rates = StepRates(extra["tokens"], extra["tokens"] / t.median_s)
+            yield to_record(NAME, p, t, **{**extra, **rates.to_dict()})
         del prepared  # frees the group's graphs and their memory pools
 
 

@@ -15,7 +15,7 @@ from phasecal.probes.launch import graph_fit
 from phasecal.probes.peaks import datasheet_peaks
 
 from .data import DeviceResults, Results, load_reference_json, reference_source, unique
-from .probe_points import attention_points, bandwidth_points, gemm_points, launch_points_from, well_formed
+from .probe_points import attention_points, bandwidth_points, gemm_points, launch_points_from, with_rates
 from .style import REF_STYLE, REFERENCE, finish, legend, note, panel_grid, ref_label
 
 PAPER_ATTENTION = "eb_paper_attention_H200_pure.json"
@@ -131,7 +131,7 @@ def launch_summary(records) -> list[tuple[str, float]]:
     replay fit (probes.launch.graph_fit): cost per node b and fixed cost per replay a."""
     rows = [(f"{p.impl}: {LAUNCH_WHAT.get(p.measure, p.measure)}", p.median_s)
             for p in launch_points_from(records) if p.mode == "eager"]
-    for impl, fit in graph_fit(well_formed(records, "launch")).items():
+    for impl, fit in graph_fit(records).items():
         rows.append((f"{impl}: graph, per node", fit["b_us_per_node"] / 1e6))
         rows.append((f"{impl}: graph, fixed per replay", fit["a_us"] / 1e6))
     return rows
@@ -342,11 +342,11 @@ def headline_numbers(results: Results) -> dict[str, dict]:
     out = {}
     for d in results.devices:
         h: dict = {"bandwidth_tb_s": None, "launch_eager_us": None, "launch_graph_us": None, "gemm_tflops": None}
-        bw = well_formed(d.points("bandwidth"), "bandwidth")
+        bw = with_rates(d.points("bandwidth"))
         if bw:
             # the probe's own plateau: median hot rate over the largest working sets, per implementation and op
             h["bandwidth_tb_s"] = max(c["plateau_gb_s"] for c in bandwidth_ceilings(bw).values()) / 1e3
-        records = well_formed(d.points("launch"), "launch")
+        records = d.points("launch")
         eager = [p.median_s for p in launch_points_from(records) if p.measure in ("call", "enqueue")]
         graph = [fit["b_us_per_node"] / 1e6 for fit in graph_fit(records).values()]
         h["launch_eager_us"] = min(eager) * 1e6 if eager else None

@@ -1,13 +1,14 @@
 """The probes' raw records as plot-ready points: one small dataclass per probe, rates in plot units.
 
-This is the one place that knows each probe's `params` and `extra` keys (see `phasecal.probes.*`);
-the figure modules only see these points. Records missing a key a figure needs are skipped.
+Records are read through the probes' typed params and rates (`phasecal.point_params`); the figure
+modules only see these points. A record without the rates a figure needs (written by other tools) is skipped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from phasecal.point_params import ParamsError, params_from_dict, rates_from_dict
 from phasecal.records import PointRecord
 
 from .data import DeviceResults
@@ -50,75 +51,56 @@ class AttentionPoint:
     median_s: float
 
 
-PROBE_KEYS = {  # what each probe's own summarising functions (ceilings, graph_fit) read
-    "bandwidth": (("impl", "op", "working_set_bytes", "cold"), ("gb_s",)),
-    "launch": (("impl", "what", "nodes"), ()),
-}
+def _typed(records: list[PointRecord], rates: bool = True) -> list[tuple[PointRecord, object, object]]:
+    """(record, params, rates) of each record; the params were checked when the raw file was read, the rates
+    are skipped (None) when a record does not carry them (raw files written by other tools)."""
+    out = []
+    for rec in records:
+        params = params_from_dict(rec.probe, rec.params)
+        try:
+            derived = rates_from_dict(rec.probe, rec.extra) if rates else None
+        except ParamsError:
+            derived = None
+        out.append((rec, params, derived))
+    return out
 
 
-def well_formed(records: list[PointRecord], probe: str) -> list[PointRecord]:
-    """The records that carry every params/extra key the probe's own summaries read (others are skipped)."""
-    params, extra = PROBE_KEYS[probe]
-    return [r for r in records if all(k in r.params for k in params) and all(k in r.extra for k in extra)]
-
-
-def _get(rec: PointRecord, *keys: str, default=None):
-    """The first of `keys` found in params, then in extra."""
-    for where in (rec.params, rec.extra):
-        for k in keys:
-            if k in where and where[k] is not None:
-                return where[k]
-    return default
+def with_rates(records: list[PointRecord]) -> list[PointRecord]:
+    """The records that carry their probe's rates (what the probes' own summaries, such as ceilings, read)."""
+    return [rec for rec, _, r in _typed(records) if r is not None]
 
 
 def bandwidth_points(d: DeviceResults) -> list[BandwidthPoint]:
-    """probes.bandwidth: params impl, op, working_set_bytes, dtype, cold; extra bytes_moved, gb_s."""
-    out = []
-    for rec in d.points("bandwidth"):
-        ws = _get(rec, "working_set_bytes")
-        moved = _get(rec, "bytes_moved")
-        if ws is None or moved is None:
-            continue
-        out.append(BandwidthPoint(str(_get(rec, "op", default="?")), str(_get(rec, "impl", default="?")), float(ws),
-                                  float(moved) / rec.median_s / 1e12, bool(_get(rec, "cold", default=False))))
-    return out
+    """probes.bandwidth (`BandwidthParams`); the rate is the bytes moved (`BandwidthRates`) over the median time."""
+    return [BandwidthPoint(p.op, p.impl, float(p.working_set_bytes), r.bytes_moved / rec.median_s / 1e12, p.cold)
+            for rec, p, r in _typed(d.points("bandwidth")) if r is not None]
 
 
 def launch_points_from(records: list[PointRecord]) -> list[LaunchPoint]:
-    """probes.launch records: params impl, what (call, enqueue, launch_sync, graph), nodes (graph replays)."""
-    out = []
-    for rec in records:
-        what = str(_get(rec, "what", default="?"))
-        out.append(LaunchPoint(str(_get(rec, "impl", default="?")), "graph" if what == "graph" else "eager", what,
-                               int(_get(rec, "nodes", default=1)), rec.median_s))
-    return out
+    """probes.launch records (`LaunchParams`): call, enqueue, launch_sync, or a graph replay of `nodes` launches."""
+    return [LaunchPoint(p.impl, "graph" if p.what == "graph" else "eager", p.what, p.nodes, rec.median_s)
+            for rec, p, _ in _typed(records, rates=False)]
 
 
 def gemm_points(d: DeviceResults) -> list[GemmPoint]:
-    """probes.gemm: params impl, layer, m, n, k, dtype; the rate is 2·m·n·k over the median time."""
-    out = []
-    for rec in d.points("gemm"):
-        m, n, k = (_get(rec, key) for key in ("m", "n", "k"))
-        if None in (m, n, k):
-            continue
-        out.append(GemmPoint(str(_get(rec, "layer", default=f"N={n}, K={k}")), str(_get(rec, "impl", default="?")),
-                             str(_get(rec, "dtype", default="")), int(m), 2 * m * n * k / rec.median_s / 1e12))
-    return out
+    """probes.gemm (`GemmParams`); the rate is 2·m·n·k over the median time."""
+    return [GemmPoint(p.layer, p.impl, p.dtype, p.m, p.flops / rec.median_s / 1e12)
+            for rec, p, _ in _typed(d.points("gemm"), rates=False)]
 
 
 def attention_points(d: DeviceResults) -> list[AttentionPoint]:
-    """probes.attention: params kind, impl, prefill [[q, c]], decode [ctx, ...], (mixed) decode_share;
-    extra decode_kv_gb_s (KV bytes read over time) and prefill_tflops (4·heads·head_dim·s_p over time)."""
+    """probes.attention (`AttentionParams`, `AttentionRates`): decode as KV-read TB/s against context, prefill as
+    TFLOP/s (4·heads·head_dim·s_p over time) against prompt tokens, mixed as time against decode share."""
     out = []
-    for rec in d.points("attention"):
-        kind, impl = _get(rec, "kind"), str(_get(rec, "impl", default="?"))
-        prefill, decode = rec.params.get("prefill") or [], rec.params.get("decode") or []
-        if kind == "decode" and decode and rec.extra.get("decode_kv_gb_s"):
-            out.append(AttentionPoint(kind, impl, len(decode), float(decode[0]), rec.extra["decode_kv_gb_s"] / 1e3,
+    for rec, p, r in _typed(d.points("attention")):
+        if p.kind == "mixed":
+            out.append(AttentionPoint(p.kind, p.impl, len(p.decode), p.decode_share, None, rec.median_s))
+        elif r is None:
+            continue
+        elif p.kind == "decode" and p.decode and r.decode_kv_gb_s:
+            out.append(AttentionPoint(p.kind, p.impl, len(p.decode), float(p.decode[0]), r.decode_kv_gb_s / 1e3,
                                       rec.median_s))
-        elif kind == "prefill" and prefill and rec.extra.get("prefill_tflops"):
-            out.append(AttentionPoint(kind, impl, len(prefill), float(sum(q for q, _ in prefill)),
-                                      rec.extra["prefill_tflops"], rec.median_s))
-        elif kind == "mixed" and _get(rec, "decode_share") is not None:
-            out.append(AttentionPoint(kind, impl, len(decode), float(_get(rec, "decode_share")), None, rec.median_s))
+        elif p.kind == "prefill" and p.prefill and r.prefill_tflops:
+            out.append(AttentionPoint(p.kind, p.impl, len(p.prefill), float(sum(q for q, _ in p.prefill)),
+                                      r.prefill_tflops, rec.median_s))
     return out

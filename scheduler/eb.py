@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from .mb import decode_all
-from .request import Request
+from .protocols import OneMode
 from .state import Batch, SchedulerState
 
 
-class ExclusiveBatching:
+class ExclusiveBatching(OneMode):
     """Decode all N slots until `min(q, N−n)/n ≥ θ/(1−θ)` (n decoding, q queued), then refill with
     chunked prefill under the budget B until N slots are full, the queue is empty or KV is short;
     then decode again. `theta` and `n_slots` come from `fitting.thresholds.derive_thresholds`."""
@@ -61,6 +61,3 @@ class ExclusiveBatching:
             return batch
         st.admit_waiting(budget, batch, self.n_slots)
         return batch
-
-    def on_finish(self, req: Request, st: SchedulerState) -> None:
-        pass

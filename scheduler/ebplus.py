@@ -10,6 +10,7 @@ from ..fitting.profile import Profile
 from ..fitting.thresholds import WorkloadStats, derive_thresholds
 from .eb import ExclusiveBatching
 from .mb import MixedBatching
+from .protocols import ModeDecision
 from .request import Request
 from .state import Batch, SchedulerState
 
@@ -35,17 +36,20 @@ class EBPlus:
         self.profile = profile
         self.settings = settings or SelectorSettings()
         self.mb = MixedBatching()
-        self.eb = ExclusiveBatching(0.05, 1)
+        self.eb: ExclusiveBatching | None = None  # made at the first decision, from the thresholds it derives
         self.mode = "mb"
         self.switches = 0
-        self.decisions: list[dict] = []
+        self.decisions: list[ModeDecision] = []
         self._lengths: deque[tuple[int, int]] = deque(maxlen=self.settings.window)
         self._occupancy: deque[int] = deque(maxlen=self.settings.every)
         self._completions = 0
-        self._last_switch = -(10**9)
+        self._last_switch: int | None = None  # completions at the last switch (None: never switched)
 
     def schedule(self, st: SchedulerState) -> Batch:
-        return (self.eb if self.mode == "eb" else self.mb).schedule(st)
+        if self.mode == "eb":
+            assert self.eb is not None  # made by the decision that switched to EB
+            return self.eb.schedule(st)
+        return self.mb.schedule(st)
 
     def on_finish(self, req: Request, st: SchedulerState) -> None:
         self._lengths.append((req.prompt_len, req.output_len))
@@ -56,7 +60,7 @@ class EBPlus:
 
     def _decide(self, st: SchedulerState) -> None:
         s = self.settings
-        if self._completions - self._last_switch < s.cooldown:
+        if self._last_switch is not None and self._completions - self._last_switch < s.cooldown:
             return
         occupancy = sum(self._occupancy) / len(self._occupancy)
         if occupancy < s.min_occupancy or self.profile.mixed is None:
@@ -68,15 +72,18 @@ class EBPlus:
             concurrency=max(1, round(occupancy)), output_lengths=outs,
         )
         th = derive_thresholds(self.profile, stats, exact_k=False)
-        self.eb.set_thresholds(th.theta_star, max(1, min(th.n_star_clt, st.config.max_num_seqs)))
+        n_slots = max(1, min(th.n_star_clt, st.config.max_num_seqs))
+        if self.eb is None:
+            self.eb = ExclusiveBatching(th.theta_star, n_slots)
+        else:
+            self.eb.set_thresholds(th.theta_star, n_slots)
         delta = s.delta_rel * th.beta_eb
         new = self.mode
         if self.mode == "mb" and th.crossover_delta > delta:
             new = "eb"
         elif self.mode == "eb" and th.crossover_delta < -3 * delta:
             new = "mb"
-        self.decisions.append({"completions": self._completions, "occupancy": occupancy, "n": th.n,
-                               "theta": th.theta_star, "delta": th.crossover_delta, "mode": new})
+        self.decisions.append(ModeDecision(self._completions, occupancy, th.n, th.theta_star, th.crossover_delta, new))
         if new != self.mode:
             self.mode = new
             self.switches += 1

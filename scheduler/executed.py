@@ -25,7 +25,7 @@ class ExecutedExecutor:
     override. On a GPU the clock is wall time.
     """
 
-    can_fast_forward = False
+    executed = True
 
     def __init__(self, profile: Profile, config: EngineConfig, device: str | None = None, dtype=None,
                  seed: int = 0, warmup: bool = True, threads: int | None = None, clock: str | None = None):

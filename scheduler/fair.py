@@ -44,6 +44,7 @@ import math
 from ..fitting.predict import StepCoefficients, step_coefficients
 from ..fitting.profile import Profile
 from .mb import decode_all
+from .protocols import OneMode
 from .request import Request
 from .state import Batch, SchedulerState
 
@@ -61,7 +62,7 @@ def held_out_error(profile: Profile) -> float | None:
     return None
 
 
-class FairBatching:
+class FairBatching(OneMode):
     """Each step: all running decodes, then prefill chunks sized so the predicted step meets the tightest
     decode deadline (see the module docstring). `predicted_s` logs every step's predicted time (one entry
     per scheduling decision); `utilization` the last step's predicted time over its budget."""
@@ -224,6 +225,3 @@ class FairBatching:
                 s_p += q * (r.num_computed + (q + 1) / 2)
             n_seq += 1
         return self.coeffs.time(n_p, n_d, s_p, s_d, n_seq) / self.tpot
-
-    def on_finish(self, req: Request, st: SchedulerState) -> None:
-        pass

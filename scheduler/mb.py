@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .request import Request
+from .protocols import OneMode
 from .state import Batch, SchedulerState
 
 
-class MixedBatching:
+class MixedBatching(OneMode):
     """Token budget B, at most N sequences; running requests first (decodes and unfinished prefill
     chunks), then chunked prefill of waiting ones; recompute preemption of the latest-admitted
     request when KV runs out, and no new admissions in a step that preempted."""
@@ -39,11 +39,7 @@ class MixedBatching:
         st.admit_waiting(budget, batch, cfg.max_num_seqs)
         return batch
 
-    def on_finish(self, req: Request, st: SchedulerState) -> None:
-        pass
-
-
-class PrefillFirst:
+class PrefillFirst(OneMode):
     """vLLM v0: whole prefills whenever one fits (tokens ≤ B, seqs ≤ N, KV for the prompt), else a
     decode step of every running request. A prompt longer than B is prefilled alone."""
 
@@ -64,10 +60,6 @@ class PrefillFirst:
         if batch:
             return batch
         return decode_all(st, batch)
-
-    def on_finish(self, req: Request, st: SchedulerState) -> None:
-        pass
-
 
 def decode_all(st: SchedulerState, batch: Batch) -> Batch:
     """A pure decode step over the running requests, preempting from the back when KV runs out."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from ..fitting.features import StepFeatures, step_features
 from ..fitting.predict import profile_step_time
 from ..fitting.profile import Profile
+from .protocols import Executor, ModeDecision, Policy
 from .request import Request
 from .state import Batch, EngineConfig, SchedulerState
 from .workloads import Workload
@@ -26,7 +27,7 @@ from .workloads import Workload
 class SimulatedExecutor:
     """Step time = the profile's step model on the batch's features; can cost decode stretches in bulk."""
 
-    can_fast_forward = True
+    executed = False
 
     def __init__(self, profile: Profile, decode_graph: bool = False):
         self.profile = profile
@@ -87,99 +88,148 @@ class EngineResult:
     makespan: float
     wall_s: float
     executed: bool = False
-    extra: dict = field(default_factory=dict)
+    decisions: list[ModeDecision] = field(default_factory=list)
 
 
-def run_engine(policy, executor, workload: Workload, config: EngineConfig, *, fast_forward: bool = True,
-               on_step: Callable[[Batch, SchedulerState], None] | None = None) -> EngineResult:
-    """Serve `workload` with `policy` on `executor` under a resolved `config`; the requests come back finished."""
+def _requests(workload: Workload, config: EngineConfig) -> list[Request]:
+    """The workload's requests, each checked to fit the KV cache on its own."""
     cap = config.num_blocks * config.block_size  # whole blocks only
     reqs = [Request(i, p, o) for i, (p, o) in enumerate(zip(workload.prompt_lens, workload.output_lens, strict=True))]
     for r in reqs:
         if r.prompt_len + r.output_len > cap:
             raise ValueError(f"request {r.rid} needs {r.prompt_len + r.output_len} KV tokens, more than the "
                              f"cache holds ({cap}); raise kv_capacity_tokens or drop it from the workload")
-    st = SchedulerState(config)
-    ff = fast_forward and getattr(executor, "can_fast_forward", False)
-    arrivals, conc = workload.arrivals, workload.concurrency
-    n_total = len(reqs)
-    nxt = 0  # next request to issue
-    in_flight = 0
-    clock = 0.0
-    steps = tokens = done = 0
-    t_start = time.perf_counter()
+    return reqs
 
-    def issue_closed(now: float) -> None:
-        nonlocal nxt, in_flight
-        while nxt < n_total and in_flight < conc[nxt]:
-            reqs[nxt].arrival = now
-            st.waiting.append(reqs[nxt])
-            nxt += 1
-            in_flight += 1
 
-    def finish(r: Request, now: float) -> None:
-        r.finish_time = now
-        st.kv.release(r)
-        policy.on_finish(r, st)
+class _Run:
+    """One engine run in progress: the requests, the queues and KV cache, the clock and the counters."""
 
-    if conc is not None:
-        issue_closed(0.0)
-    while done < n_total:
+    def __init__(self, policy: Policy, workload: Workload, config: EngineConfig):
+        self.policy = policy
+        self.reqs = _requests(workload, config)
+        self.st = SchedulerState(config)
+        self.arrivals, self.conc = workload.arrivals, workload.concurrency
+        self.nxt = 0  # next request to issue
+        self.in_flight = 0
+        self.clock = 0.0
+        self.steps = self.tokens = self.done = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.done == len(self.reqs)
+
+    def issue_closed(self) -> None:
+        """Closed loop: issue requests until the system holds the concurrency the next one is issued at."""
+        reqs, conc = self.reqs, self.conc
+        while self.nxt < len(reqs) and self.in_flight < conc[self.nxt]:
+            reqs[self.nxt].arrival = self.clock
+            self.st.waiting.append(reqs[self.nxt])
+            self.nxt += 1
+            self.in_flight += 1
+
+    def admit_arrivals(self) -> bool:
+        """Open loop: queue the arrivals up to the clock. False when the engine is idle (then the clock
+        jumps to the next arrival; closed loops are never idle)."""
+        arrivals, reqs = self.arrivals, self.reqs
         if arrivals is not None:
-            while nxt < n_total and arrivals[nxt] <= clock:
-                reqs[nxt].arrival = arrivals[nxt]
-                st.waiting.append(reqs[nxt])
-                nxt += 1
-        if not st.running and not st.waiting:
-            clock = max(clock, arrivals[nxt])  # idle: jump to the next arrival (closed loops are never idle)
-            continue
-        st.now = clock
-        batch = policy.schedule(st)
+            while self.nxt < len(reqs) and arrivals[self.nxt] <= self.clock:
+                reqs[self.nxt].arrival = arrivals[self.nxt]
+                self.st.waiting.append(reqs[self.nxt])
+                self.nxt += 1
+        if not self.st.running and not self.st.waiting:
+            self.clock = max(self.clock, arrivals[self.nxt])
+            return False
+        return True
+
+    def next_arrival(self) -> float:
+        arrivals = self.arrivals
+        return arrivals[self.nxt] if arrivals is not None and self.nxt < len(self.reqs) else math.inf
+
+    def schedule(self) -> Batch:
+        st = self.st
+        st.now = self.clock
+        batch = self.policy.schedule(st)
         if not batch:
-            raise RuntimeError(f"policy {policy.name} scheduled nothing with {len(st.running)} running, "
+            raise RuntimeError(f"policy {self.policy.name} scheduled nothing with {len(st.running)} running, "
                                f"{len(st.waiting)} waiting and {st.kv.num_free} free KV blocks")
-        if on_step is not None:
-            on_step(batch, st)
-        next_arrival = arrivals[nxt] if arrivals is not None and nxt < n_total else math.inf
-        k = 1
-        if ff and not batch.prefill and not batch.preempted:
-            k, clock = _decode_stretch(executor, batch.decode, st, clock, next_arrival)
-        else:
-            clock += executor.step(batch, st)
-        steps += k
-        finished = False
+        return batch
+
+    def apply(self, batch: Batch, k: int) -> None:
+        """Hand out the tokens of `k` repeats of `batch` ending now; retire the requests that finished."""
+        clock, finished = self.clock, False
+        self.steps += k
         for r, q in batch.prefill:
             r.num_computed += q
             if r.num_computed == r.prompt_len + r.num_generated:  # the chunk completed the known tokens
-                tokens += 1
+                self.tokens += 1
                 if r.num_generated == 0:
                     r.first_token_time = clock
                 r.num_generated += 1
                 if r.num_generated >= r.output_len:
-                    finish(r, clock)
-                    finished = True
-        tokens += k * len(batch.decode)
+                    finished = self._finish(r)
+        self.tokens += k * len(batch.decode)
         for r in batch.decode:  # each decode produced k tokens, the last one now
             r.num_computed += k
             r.num_generated += k
             if r.num_generated >= r.output_len:
-                finish(r, clock)
-                finished = True
+                finished = self._finish(r)
         if finished:
-            before = len(st.running)
-            st.running = [r for r in st.running if r.finish_time is None]
-            done += before - len(st.running)
-            if conc is not None:
-                in_flight -= before - len(st.running)
-                issue_closed(clock)
-    first = min(r.arrival for r in reqs)
-    return EngineResult(
-        policy=policy.name, requests=reqs, steps=steps, preemptions=st.preemptions,
-        mode_switches=getattr(policy, "switches", 0), tokens_emitted=tokens, kv_peak_blocks=st.kv.peak_used,
-        kv_blocks=st.kv.num_blocks, makespan=max(r.finish_time for r in reqs) - first,
-        wall_s=time.perf_counter() - t_start, executed=not getattr(executor, "can_fast_forward", False),
-        extra={"decisions": getattr(policy, "decisions", [])},
-    )
+            self._retire()
+
+    def _finish(self, r: Request) -> bool:
+        r.finish_time = self.clock
+        self.st.kv.release(r)
+        self.policy.on_finish(r, self.st)
+        return True
+
+    def _retire(self) -> None:
+        """Drop finished requests from the running list; a closed loop issues new ones in their place."""
+        st = self.st
+        before = len(st.running)
+        st.running = [r for r in st.running if r.finish_time is None]
+        self.done += before - len(st.running)
+        if self.conc is not None:
+            self.in_flight -= before - len(st.running)
+            self.issue_closed()
+
+    def result(self, executed: bool, wall_s: float) -> EngineResult:
+        reqs, st, policy = self.reqs, self.st, self.policy
+        first = min(r.arrival for r in reqs)
+        return EngineResult(
+            policy=policy.name, requests=reqs, steps=self.steps, preemptions=st.preemptions,
+            mode_switches=policy.switches, tokens_emitted=self.tokens, kv_peak_blocks=st.kv.peak_used,
+            kv_blocks=st.kv.num_blocks, makespan=max(r.finish_time for r in reqs) - first, wall_s=wall_s,
+            executed=executed, decisions=list(policy.decisions))
+
+
+def run_engine(policy: Policy, executor: Executor, workload: Workload, config: EngineConfig, *,
+               fast_forward: bool = True, on_step: Callable[[Batch, SchedulerState], None] | None = None
+               ) -> EngineResult:
+    """Serve `workload` with `policy` on `executor` under a resolved `config`; the requests come back finished.
+
+    Each step: admit arrivals, ask the policy for a batch, have the executor run (or cost) it, advance the
+    clock, hand out the tokens, retire finished requests. With `fast_forward`, a simulated executor costs a
+    repeating pure-decode stretch in one go (`_decode_stretch`).
+    """
+    run = _Run(policy, workload, config)
+    ff = fast_forward and isinstance(executor, SimulatedExecutor)
+    t_start = time.perf_counter()
+    if run.conc is not None:
+        run.issue_closed()
+    while not run.finished:
+        if not run.admit_arrivals():
+            continue
+        batch = run.schedule()
+        if on_step is not None:
+            on_step(batch, run.st)
+        if ff and not batch.prefill and not batch.preempted:
+            k, run.clock = _decode_stretch(executor, batch.decode, run.st, run.clock, run.next_arrival())
+        else:
+            k = 1
+            run.clock += executor.step(batch, run.st)
+        run.apply(batch, k)
+    return run.result(executor.executed, time.perf_counter() - t_start)
 
 
 def _decode_stretch(executor: SimulatedExecutor, decode: list[Request], st: SchedulerState, clock: float,

@@ -142,7 +142,7 @@ def test_nan_or_negative_time(tmp_path, value):
 
 def test_malformed_step_params(tmp_path):
     raw = write_raw(tmp_path / "raw.jsonl", exclusive_and_mixed, steps=[([[0, 5]], [64], {})] + grid(graph=False))
-    with pytest.raises(ValueError, match="point 'step-0'.*params.prefill entries must be"):
+    with pytest.raises(RawFormatError, match=r"raw.jsonl:2: params.prefill entries must be"):
         fit_profile([raw])
 
 

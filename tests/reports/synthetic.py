@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from phasecal.fitting.profile import ExclusiveCosts, FamilyScore, MixedCost, Profile, StepModel, save_profile
+from phasecal.point_params import BandwidthRates
 from phasecal.records import PointRecord, RunHeader, append_record
 from phasecal.scheduler.metrics import PolicySummary, write_summary_json
 
@@ -65,7 +66,7 @@ def write_device(root: Path, slug: str, name: str, *, model: str = "tiny", speed
                                                    {"impl": impl, "op": op, "working_set_bytes": ws,
                                                     "dtype": "float32", "cold": cold},
                                                    moved / (tb_s * 1e12), rng,
-                                                   {"bytes_moved": moved, "gb_s": tb_s * 1e3}))
+                                                   BandwidthRates(ws // arrays // 4, moved, tb_s * 1e3).to_dict()))
     if "launch" in probes and kind == "cpu":
         append_record(raw, _record("launch", "launch/torch/call", {"impl": "torch", "what": "call", "nodes": 1}, 3e-6,
                                    rng))

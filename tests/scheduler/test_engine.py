@@ -166,11 +166,11 @@ def test_ebplus_hysteresis_and_cooldown(h200_profile):
     sel = SelectorSettings(every=100, window=500, cooldown=300)
     pol = EBPlus(h200_profile, sel)
     run_engine(pol, SimulatedExecutor(h200_profile), w, cfg)
-    assert pol.switches >= 1 and pol.decisions[0]["mode"] == "eb"  # H200 β_MB fit: the crossover says EB at N=512
-    switch_at = [d["completions"] for prev, d in zip(pol.decisions, pol.decisions[1:], strict=False)
-                 if d["mode"] != prev["mode"]]
+    assert pol.switches >= 1 and pol.decisions[0].mode == "eb"  # H200 β_MB fit: the crossover says EB at N=512
+    switch_at = [d.completions for prev, d in zip(pol.decisions, pol.decisions[1:], strict=False)
+                 if d.mode != prev.mode]
     assert all(b - a >= sel.cooldown for a, b in zip(switch_at, switch_at[1:], strict=False))
-    delta_eb = [d["delta"] for d in pol.decisions if d["mode"] == "mb" and d is not pol.decisions[0]]
+    delta_eb = [d.delta for d in pol.decisions if d.mode == "mb" and d is not pol.decisions[0]]
     assert all(d < 0 for d in delta_eb)  # back to MB only on the far side of the hysteresis band
 
 
