@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..fitting.profile import Profile
 from ..fitting.thresholds import Thresholds, WorkloadStats, derive_thresholds
+from .capacity import Capacity, at_load, mb_capacity, offered_load
 from .eb import ExclusiveBatching
 from .ebplus import EBPlus, SelectorSettings
 from .fair import FairBatching
@@ -13,7 +14,8 @@ from .mb import MixedBatching, PrefillFirst
 from .metrics import SLO, PolicySummary, summarize
 from .simulator import EngineResult, SimulatedExecutor, run_engine
 from .state import EngineConfig
-from .workloads import Workload, workload_from_spec
+from .workload_spec import workload_from_spec
+from .workloads import Workload
 
 POLICIES = ("mb", "pf", "eb", "ebplus", "fair")
 EXECUTED_KV_TOKENS = 65536  # default KV cache of an executed run when the config gives none (memory is real there)
@@ -73,13 +75,27 @@ class PolicyRun:
 
 @dataclass
 class SimulationReport:
+    """Each policy's run on one workload, with the engine limits, EB's thresholds, MB's capacity on the
+    workload and the load it offered (ρ; None for a closed loop)."""
+
     workload: str
     config: EngineConfig
     thresholds: Thresholds
+    capacity: Capacity
+    offered_load: float | None
     runs: dict[str, PolicyRun] = field(default_factory=dict)
 
     def summaries(self) -> list[PolicySummary]:
         return [r.simulated for r in self.runs.values()]
+
+
+def apply_load(profile: Profile, workload: Workload, config: EngineConfig) -> tuple[Workload, Capacity]:
+    """MB's capacity on `workload` under `profile` and the resolved `config`, and the workload time-scaled
+    to the load its spec asked for (`Workload.load`), or unchanged when it asked for none."""
+    capacity = mb_capacity(profile, workload, config)
+    if workload.load is not None:
+        workload = at_load(workload, workload.load, capacity)
+    return workload, capacity
 
 
 def simulate(profile: Profile, workload: Workload | str, policies=("mb", "eb"), *, execute: bool = False,
@@ -97,8 +113,9 @@ def simulate(profile: Profile, workload: Workload | str, policies=("mb", "eb"), 
         config = EngineConfig(config.max_num_seqs, config.token_budget, config.block_size, EXECUTED_KV_TOKENS,
                               config.decode_graph)
     config = config.resolved(profile)
+    workload, capacity = apply_load(profile, workload, config)
     th = derive_thresholds(profile, workload_stats(workload, config))
-    report = SimulationReport(workload.name, config, th)
+    report = SimulationReport(workload.name, config, th, capacity, offered_load(workload, capacity))
     for name in names:
         res = run_engine(make_policy(name, profile, th, selector, slo, config.decode_graph),
                          SimulatedExecutor(profile, config.decode_graph), workload, config, fast_forward=fast_forward)

@@ -8,7 +8,6 @@ finishes (fixed concurrency c, or a schedule of c for concurrency shifts).
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 
 from .trace import bundled_trace_path, load_trace
@@ -26,6 +25,7 @@ class Workload:
     output_lens: list[int]
     arrivals: list[float] | None = None
     concurrency: list[int] | None = None
+    load: float | None = None  # offered load ρ asked for (`:load=`); the runner, which knows capacity, applies it
 
     def __post_init__(self):
         n = len(self.prompt_lens)
@@ -107,50 +107,3 @@ def azure_conv(limit: int | None = None) -> Workload:
     if limit is not None:
         arrivals, prompts, outputs = arrivals[:limit], prompts[:limit], outputs[:limit]
     return Workload("azure_conv", prompts, outputs, arrivals=arrivals)
-
-
-_SPEC_HELP = ("a workload is azure_conv[:n=K], decode_heavy|balanced|prefill_heavy or L/O (e.g. 512/512), "
-              "with options :c=CONC or :rate=REQ_PER_S, :n=REQUESTS, :jitter=J; or shift_dist[:c=..] / shift_conc")
-
-
-def workload_from_spec(spec: str, seed: int = 0) -> Workload:
-    """Build a workload from a short spec, e.g. `balanced:c=512:n=4000`, `128/1024:rate=20`, `azure_conv`."""
-    head, *opts = spec.strip().split(":")
-    kv: dict[str, str] = {}
-    for o in opts:
-        if "=" not in o:
-            raise ValueError(f"workload {spec!r}: option {o!r} is not key=value; {_SPEC_HELP}")
-        k, v = o.split("=", 1)
-        kv[k.strip()] = v.strip()
-    unknown = set(kv) - {"c", "rate", "n", "jitter"}
-    if unknown:
-        raise ValueError(f"workload {spec!r}: unknown option(s) {', '.join(sorted(unknown))}; {_SPEC_HELP}")
-    try:
-        n = int(kv["n"]) if "n" in kv else None
-        c = int(kv["c"]) if "c" in kv else None
-        rate = float(kv["rate"]) if "rate" in kv else None
-        jitter = float(kv.get("jitter", 0.5))
-    except ValueError as e:
-        raise ValueError(f"workload {spec!r}: bad number ({e}); {_SPEC_HELP}") from None
-    if head == "azure_conv":
-        return azure_conv(limit=n)
-    if head == "shift_dist":
-        per = n or 2000
-        return distribution_shift([(1024, 128, per), (512, 512, per), (128, 1024, per)], c or 512,
-                                  jitter=jitter, seed=seed)
-    if head == "shift_conc":
-        per = n or 1000
-        return concurrency_shift(512, 256, [(32, per), (512, per), (1024, per), (256, per), (2048, per)],
-                                 jitter=jitter, seed=seed)
-    if head in PAPER_WORKLOADS:
-        mu_l, mu_o = PAPER_WORKLOADS[head]
-    elif re.fullmatch(r"\d+(\.\d+)?/\d+(\.\d+)?", head):
-        mu_l, mu_o = (float(x) for x in head.split("/"))
-    else:
-        raise ValueError(f"unknown workload {head!r}; {_SPEC_HELP}")
-    if c is None and rate is None:
-        c = 256
-    w = synthetic(mu_l, mu_o, n or 2000, concurrency=c, rate=rate, jitter=jitter, seed=seed)
-    if head in PAPER_WORKLOADS:
-        w.name = f"{head} ({w.name})"
-    return w

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -11,11 +12,20 @@ from phasecal.fitting.profile import Profile
 from phasecal.scheduler.metrics import write_summary_json
 from phasecal.scheduler.run import SimulationReport
 
+from .simulate import warn_overload
 
-def write_schedule(report: SimulationReport, path: Path) -> Path:
-    """The simulated policy summaries with the thresholds EB used (atomic JSON)."""
-    return write_summary_json(report.summaries(), path,
-                              extra={"workload": report.workload, "thresholds": report.thresholds.to_dict()})
+
+def schedule_name(spec: str) -> str:
+    """File-name part for a workload spec: its workload (a trace file's stem), options dropped."""
+    head = spec.split(":", 1)[0].replace("\\", "/").rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", head.removesuffix(".csv"))
+
+
+def write_schedule(report: SimulationReport, path: Path, spec: str) -> Path:
+    """The simulated policy summaries with the thresholds EB used and the load offered (atomic JSON)."""
+    return write_summary_json(report.summaries(), path, extra={
+        "workload": report.workload, "workload_spec": spec, "offered_load": report.offered_load,
+        "capacity": report.capacity.to_dict(), "thresholds": report.thresholds.to_dict()})
 
 
 def print_summary(profile: Profile, report: SimulationReport, console: Console) -> None:
@@ -39,13 +49,15 @@ def print_summary(profile: Profile, report: SimulationReport, console: Console) 
     console.print(fams)
 
     th = report.thresholds
-    eb = Table(title=f"Exclusive vs mixed batching · {report.workload} (μ_L {th.mu_l:.0f}, μ_O {th.mu_o:.0f})")
+    eb = Table(title=f"Exclusive vs mixed batching · {report.workload} (μ_L {th.mu_l:.0f}, μ_O {th.mu_o:.0f}) · "
+                     f"{report.capacity.describe(report.offered_load)}")
     for col in ("policy", "throughput (tok/s)", "TTFT p50 (s)", "TPOT p50 (ms)", "preemptions", "steps"):
         eb.add_column(col, justify="right")
     for s in report.summaries():
         eb.add_row(s.policy, f"{s.throughput_tok_s:,.0f}", f"{s.ttft_p50:.3f}", f"{s.tpot_p50 * 1e3:.2f}",
                    str(s.preemptions), str(s.steps))
     console.print(eb)
+    warn_overload(report, console)
     console.print(f"EB thresholds: θ₀ = {th.theta0:.4f}, θ* = {th.theta_star:.4f}, N = {th.n} "
                   f"(N̂* {th.n_star_form}: {th.n_star_clt if th.n_star_form == 'clt' else th.n_star_closed}), "
                   f"k̂ = {th.k_hat}; crossover predicts [bold]{th.decision}[/]"

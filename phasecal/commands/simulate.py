@@ -66,7 +66,8 @@ def simulate(
     th = report.thresholds
     c = report.config
     table = Table(title=f"{report.workload} · {prof.model.get('name', '?')} on {prof.device.get('name', '?')} · "
-                        f"N {c.max_num_seqs}, B {c.token_budget}, KV {c.kv_capacity_tokens:,} tokens")
+                        f"N {c.max_num_seqs}, B {c.token_budget}, KV {c.kv_capacity_tokens:,} tokens · "
+                        f"{report.capacity.describe(report.offered_load)}")
     table.add_column("metric")
     cols = []
     for name, run in report.runs.items():
@@ -78,6 +79,7 @@ def simulate(
     for label, field, fmt in _ROWS:
         table.add_row(label, *(_fmt(getattr(s, field), fmt) for _, s in cols))
     console.print(table)
+    warn_overload(report, console)
     console.print(f"EB: θ₀ {th.theta0:.4f}, θ* {th.theta_star:.4f} (Δθ {th.delta_theta:.4f}, η {th.eta:.3g}), "
                   f"N {th.n} (N̂* {th.n_star_form}: closed {th.n_star_closed}, CLT {th.n_star_clt}), "
                   f"k̂ {th.k_hat}, exact k* {th.k_exact}")
@@ -102,6 +104,16 @@ def simulate(
                  "throughput_gap": {n: r.throughput_gap for n, r in report.runs.items() if r.executed is not None}}
         console.print(f"wrote {write_summary_json(report.summaries(), out / 'summary.json', extra)} and "
                       f"{len(report.runs)} per-request CSV file(s) in {out}")
+
+
+def warn_overload(report, console) -> None:
+    """Say so when the workload offers more than MB can serve: every policy then measures a growing queue."""
+    rho = report.offered_load
+    if rho is not None and rho > 1:
+        console.print(f"[yellow]warning:[/] the workload offers ρ = {rho:.2f} of MB's capacity "
+                      f"({report.capacity.tokens_per_s:,.0f} tok/s, bounded by {report.capacity.limit}): "
+                      "the queue grows for the whole run and TTFT measures it; add :load=0.8 to the workload "
+                      "to run at a load the device carries")
 
 
 def _safe(name: str) -> str:

@@ -29,3 +29,15 @@ def test_simulate_bad_input_exit_2(tmp_path, h200_profile):
         assert msg in res.output  # CliRunner mixes stderr into output
     res = runner.invoke(app, ["simulate", "-p", str(tmp_path / "missing.json")])
     assert res.exit_code == 2 and "no such profile" in res.output
+
+
+def test_simulate_prints_rho_and_warns_on_overload(tmp_path, h200_profile):
+    prof = save_profile(h200_profile, tmp_path / "p.json")
+    runner = CliRunner()
+    res = runner.invoke(app, ["simulate", "-p", str(prof), "-w", "balanced:load=0.5:n=60", "--policy", "mb"])
+    assert res.exit_code == 0, res.output
+    assert "ρ 0.50 of MB capacity" in res.output and "warning" not in res.output
+    res = runner.invoke(app, ["simulate", "-p", str(prof), "-w", "balanced:load=3:n=60", "--policy", "mb"])
+    assert res.exit_code == 0 and "warning:" in res.output and "ρ = 3.00" in res.output
+    res = runner.invoke(app, ["simulate", "-p", str(prof), "-w", "azure_conv:rate=0.5"])
+    assert res.exit_code == 2 and ":rate= does not apply to a trace" in res.output

@@ -3,13 +3,13 @@
 import pytest
 
 from phasecal.scheduler.trace import bundled_trace_path, load_trace
+from phasecal.scheduler.workload_spec import workload_from_spec
 from phasecal.scheduler.workloads import (
     Workload,
     azure_conv,
     concurrency_shift,
     distribution_shift,
     synthetic,
-    workload_from_spec,
 )
 
 
@@ -39,10 +39,27 @@ def test_spec_parser():
     w = workload_from_spec("128/1024:rate=20:n=50")
     assert len(w) == 50 and w.arrivals is not None
     assert len(workload_from_spec("azure_conv:n=30")) == 30
-    for bad, msg in (("nonsense", "unknown workload"), ("balanced:x=1", "unknown option"),
-                     ("balanced:c=abc", "bad number"), ("balanced:c", "key=value")):
+    for bad, msg in (("nonsense", "unknown workload"), ("balanced:x=1", "x= does not apply"),
+                     ("balanced:c=abc", "not an integer"), ("balanced:c", "key=value"),
+                     ("balanced:c=4:load=0.5", "one of c="), ("balanced:n=1:n=2", "given twice")):
         with pytest.raises(ValueError, match=msg):
             workload_from_spec(bad)
+
+
+@pytest.mark.parametrize("spec, wrong, takes", [
+    ("azure_conv:rate=0.5", ":rate=", ":load="), ("azure_conv:c=4", ":c=", ":n="),
+    ("shift_conc:c=4", ":c=", ":jitter="), ("shift_dist:load=0.5", ":load=", ":c="),
+])
+def test_spec_option_that_does_not_apply_is_named(spec, wrong, takes):
+    with pytest.raises(ValueError, match=rf"{wrong} does not apply.*it takes.*{takes}"):
+        workload_from_spec(spec)
+
+
+def test_spec_load_is_recorded_for_the_runner():
+    w = workload_from_spec("balanced:load=0.7:n=40")
+    assert w.load == 0.7 and w.arrivals is not None and len(w) == 40 and "load=0.7" in w.name
+    assert workload_from_spec("azure_conv:n=10:load=2").load == 2.0
+    assert workload_from_spec("balanced:c=4:n=4").load is None
 
 
 def test_workload_validation():
@@ -79,3 +96,31 @@ def test_trace_bad_header_and_missing(tmp_path):
         load_trace(f)
     with pytest.raises(ValueError, match="no such trace"):
         load_trace(tmp_path / "missing.csv")
+
+
+def test_trace_file_in_either_schema(tmp_path):
+    azure = tmp_path / "az.csv"
+    azure.write_text("ContextTokens,TIMESTAMP,GeneratedTokens\n7,2023-11-16 18:15:47.5,3\n"
+                     "5,2023-11-16 18:15:46.0,2\n")
+    plain = tmp_path / "plain.csv"
+    plain.write_text("arrival_s,prompt_tokens,output_tokens\n10.5,7,3\n9.0,5,2\n\n")
+    for f in (azure, plain):
+        assert load_trace(f) == ([0.0, 1.5], [5, 7], [2, 3])
+        w = workload_from_spec(f"{f}:n=1")
+        assert w.name == f.name and w.prompt_lens == [5] and w.arrivals == [0.0]
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("arrival_s,prompt_tokens\n1,2\n", "header must be TIMESTAMP,ContextTokens,GeneratedTokens"),
+    ("arrival_s,prompt_tokens,output_tokens,extra\n1,2,3,4\n", "arrival_s,prompt_tokens,output_tokens"),
+    ("arrival_s,prompt_tokens,output_tokens\nnan,2,3\n", r"p\.csv:2: column arrival_s"),
+    ("arrival_s,prompt_tokens,output_tokens\n1,2,3\n-1,2,3\n", r"p\.csv:3: column arrival_s"),
+    ("arrival_s,prompt_tokens,output_tokens\n1,2.5,3\n", r"p\.csv:2: column prompt_tokens"),
+    ("arrival_s,prompt_tokens,output_tokens\n1,2,3,4\n", r"p\.csv:2: expected 3 columns"),
+    ("arrival_s,prompt_tokens,output_tokens\n", "no requests"),
+])
+def test_plain_trace_errors_name_row_or_columns(tmp_path, text, msg):
+    f = tmp_path / "p.csv"
+    f.write_text(text)
+    with pytest.raises(ValueError, match=msg):
+        workload_from_spec(str(f))
