@@ -9,6 +9,7 @@ measured elsewhere and are kept apart from the measured ones.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 from collections.abc import Iterable
@@ -21,12 +22,33 @@ from phasecal.records import PointRecord, RawFormatError, RunHeader, read_raw
 REFERENCE_DIR = "reference"
 
 
-def default_results_dir() -> Path:
-    """`$PHASECAL_RESULTS` if set, else `results/` at the repository root (beside `reports/`)."""
+def default_results_dirs() -> list[Path]:
+    """`$PHASECAL_RESULTS` if set (several folders joined by `os.pathsep`), else `results/` at the repository
+    root beside `reports/`, else the nearest `results/` above the working directory (a notebook opened with
+    `jupyter lab reports/notebooks` from an installed wheel runs in that folder)."""
     env = os.environ.get("PHASECAL_RESULTS")
     if env:
-        return Path(env).expanduser().resolve()
-    return Path(__file__).resolve().parent.parent / "results"
+        return [Path(p).expanduser().absolute() for p in env.split(os.pathsep) if p]
+    beside = Path(__file__).resolve().parent.parent / "results"
+    if beside.is_dir():
+        return [beside]
+    cwd = Path.cwd()
+    return [next((d / "results" for d in (cwd, *cwd.parents) if (d / "results").is_dir()), beside)]
+
+
+def walk_files(root: Path, pattern: str) -> list[Path]:
+    """Files under `root` matching `pattern`, following symlinked folders (each real folder once), sorted.
+    Paths stay under `root` as found, so a result folder linked in from elsewhere keeps its place."""
+    found, seen = [], set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        found += [Path(folder) / f for f in files if fnmatch.fnmatch(f, pattern)]
+    return sorted(found)
 
 
 @dataclass
@@ -49,6 +71,7 @@ class DeviceResults:
     profile_path: Path | None = None
     root: Path = Path(".")
     skipped: list[str] = field(default_factory=list)  # probe parts not run here, with why (suite summary.json)
+    origin: str = ""  # the results folder, named when the same device and model come from two folders
 
     @property
     def device_name(self) -> str:
@@ -65,7 +88,7 @@ class DeviceResults:
         """How figures name this device and model."""
         name = self.device_name
         head = name if name == self.slug else f"{name} [{self.slug}]"
-        return f"{head} · {self.model}"
+        return f"{head} · {self.model}" + (f" ({self.origin})" if self.origin else "")
 
     @property
     def device(self) -> dict:
@@ -115,14 +138,32 @@ class Results:
     devices: list[DeviceResults]
     references: list[ReferenceProfile]
     problems: list[str]  # files that could not be read, with why; shown in the notebooks
+    roots: list[Path] = field(default_factory=list)  # every folder read (`root` is the first)
+
+    def __post_init__(self):
+        self.roots = self.roots or [self.root]
+
+    def files(self, pattern: str) -> list[tuple[Path, Path]]:
+        """(results folder, file) for every file matching `pattern` in every folder, symlinks followed."""
+        return [(r, p) for r in self.roots if r.is_dir() for p in walk_files(r, pattern)]
+
+    @property
+    def where(self) -> str:
+        """The folders read, as a reader would name them (`results/`)."""
+        return ", ".join(f"{r.name}/" for r in self.roots)
 
     def with_profile(self) -> list[DeviceResults]:
         return [d for d in self.devices if d.profile is not None]
 
+    def profiles(self) -> list[tuple[str, Profile, str, bool, DeviceResults | ReferenceProfile]]:
+        """(label, profile, source, is a published reference, entry) of every profile: measured, then published."""
+        out = [(d.label, d.profile, d.profile_source(), False, d) for d in self.with_profile()]
+        return out + [(r.label, r.profile, r.source, True, r) for r in self.references]
+
     def summary(self) -> str:
         """One line per device and model: what was found."""
         if not self.devices:
-            return f"no measured devices under {self.root.name}/"
+            return f"no measured devices under {self.where}"
         lines = []
         for d in self.devices:
             counts = {}
@@ -136,9 +177,9 @@ class Results:
 
 
 def _relative(path: Path, root: Path) -> str:
-    """A path as `results/...` (relative to the results folder's parent) when possible."""
+    """A path as `results/...` (relative to the results folder's parent) when possible; symlinks are kept."""
     try:
-        return str(Path(root.name) / path.resolve().relative_to(root.resolve()))
+        return str(Path(root.name) / Path(os.path.abspath(path)).relative_to(os.path.abspath(root)))
     except ValueError:
         return str(path)
 
@@ -166,15 +207,40 @@ def _folder_key(path: Path, root: Path) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
-def load_results(root: str | os.PathLike | None = None) -> Results:
-    """Discover and read every raw run and profile under `root` (default: `default_results_dir()`).
+def _as_roots(root) -> list[Path]:
+    if root is None:
+        return default_results_dirs()
+    roots = [root] if isinstance(root, str | os.PathLike) else list(root)
+    return [Path(r).expanduser().absolute() for r in roots]
 
-    Unreadable files do not stop the report: they are listed in `Results.problems`.
+
+def load_results(root: str | os.PathLike | Iterable[str | os.PathLike] | None = None) -> Results:
+    """Discover and read every raw run and profile under `root`, one folder or several (default:
+    `default_results_dirs()`). Symlinked folders are followed. The same device found in two folders (two
+    machines of one kind) stays two entries, labelled by folder. Unreadable files do not stop the report:
+    they are listed in `Results.problems`.
     """
-    root = Path(root).expanduser().resolve() if root is not None else default_results_dir()
+    roots = _as_roots(root)
+    devices: list[DeviceResults] = []
+    references: dict[str, ReferenceProfile] = {}
     problems: list[str] = []
-    if not root.is_dir():
-        return Results(root, [], [], [f"{root}: no results folder (run `phasecal run` to measure this machine)"])
+    for r in roots:
+        if not r.is_dir():
+            problems.append(f"{r}: no results folder (run `phasecal run` to measure this machine)")
+            continue
+        found, refs = _load_root(r, problems)
+        devices += found
+        for ref in refs:
+            references.setdefault(ref.name, ref)
+    labels = [d.label for d in devices]
+    for d in devices:
+        if labels.count(d.label) > 1:
+            d.origin = d.root.name if len({x.root.name for x in devices}) > 1 else str(d.root)
+    return Results(roots[0], devices, list(references.values()), problems, roots)
+
+
+def _load_root(root: Path, problems: list[str]) -> tuple[list[DeviceResults], list[ReferenceProfile]]:
+    """The devices and published references of one results folder."""
     by_key: dict[tuple[str, str], DeviceResults] = {}
     references: list[ReferenceProfile] = []
 
@@ -183,7 +249,7 @@ def load_results(root: str | os.PathLike | None = None) -> Results:
             by_key[key] = DeviceResults(slug=key[0], model=key[1], root=root)
         return by_key[key]
 
-    for path in sorted(root.rglob("*.jsonl")):
+    for path in walk_files(root, "*.jsonl"):
         key = _folder_key(path, root)
         if key is None or key[0] == REFERENCE_DIR or not _is_raw(path):
             continue
@@ -193,8 +259,7 @@ def load_results(root: str | os.PathLike | None = None) -> Results:
             problems.append(_shorten(str(e), root))
             continue
         entry(key).runs.append(RawRun(path, header, points))
-
-    for path in sorted(root.rglob("profile.json")):
+    for path in walk_files(root, "profile.json"):
         key = _folder_key(path, root)
         if key is None:
             continue
@@ -208,7 +273,7 @@ def load_results(root: str | os.PathLike | None = None) -> Results:
         else:
             d = entry(key)
             d.profile, d.profile_path = profile, path
-    for path in sorted(root.rglob("summary.json")):
+    for path in walk_files(root, "summary.json"):
         key = _folder_key(path, root)
         if key is None or key not in by_key:
             continue
@@ -217,14 +282,14 @@ def load_results(root: str | os.PathLike | None = None) -> Results:
             by_key[key].skipped += unique(line for p in probes.values() for line in p.get("skipped", []))
         except (json.JSONDecodeError, AttributeError, TypeError):
             problems.append(f"{_relative(path, root)}: not a probe-suite summary (its skipped parts are not shown)")
-    devices = sorted(by_key.values(), key=lambda d: (d.slug, d.model))
-    return Results(root, devices, references, problems)
+    return sorted(by_key.values(), key=lambda d: (d.slug, d.model)), references
 
 
 def load_reference_json(results: Results, name: str) -> dict | None:
-    """A published reference file `results/reference/<name>` as JSON, or None if it is not there."""
-    path = results.root / REFERENCE_DIR / name
-    if not path.is_file():
+    """A published reference file `results/reference/<name>` as JSON (from the first results folder that
+    has it), or None if none has it."""
+    path = next((r / REFERENCE_DIR / name for r in results.roots if (r / REFERENCE_DIR / name).is_file()), None)
+    if path is None:
         return None
     try:
         return json.loads(path.read_text())
@@ -234,7 +299,9 @@ def load_reference_json(results: Results, name: str) -> dict | None:
 
 
 def reference_source(results: Results, name: str) -> str:
-    return _relative(results.root / REFERENCE_DIR / name, results.root)
+    """Where a published reference file is, as `results/reference/<name>`."""
+    root = next((r for r in results.roots if (r / REFERENCE_DIR / name).is_file()), results.root)
+    return _relative(root / REFERENCE_DIR / name, root)
 
 
 def unique(values: Iterable) -> list:

@@ -82,19 +82,19 @@ def _split_workload(name: str, concurrency: object) -> tuple[str, int | None]:
     return family, conc
 
 
-def _label(doc: dict, path: Path, results: Results) -> tuple[str, bool]:
-    """(profile label, is a published calibration) of a document."""
-    parts = path.relative_to(results.root).parts
+def _label(doc: dict, root: Path, path: Path, results: Results) -> tuple[str, bool]:
+    """(profile label, is a published calibration) of a document found in results folder `root`."""
+    parts = path.relative_to(root).parts
     for d in results.devices:
-        if len(parts) >= 3 and (d.slug, d.model) == parts[:2]:
+        if len(parts) >= 3 and (d.slug, d.model) == parts[:2] and d.root == root:
             return d.label, False
     named = doc.get("profile_source") or doc.get("profile")
     for ref in results.references:
-        if isinstance(named, str) and Path(named).as_posix().endswith(ref.path.relative_to(results.root).as_posix()):
+        if isinstance(named, str) and Path(named).as_posix().endswith(ref.path.relative_to(ref.root).as_posix()):
             return f"{ref.label} (published calibration)", True
     for d in results.devices:
         if (isinstance(named, str) and d.profile_path is not None
-                and Path(named).as_posix().endswith(d.profile_path.relative_to(results.root).as_posix())):
+                and Path(named).as_posix().endswith(d.profile_path.relative_to(d.root).as_posix())):
             return d.label, False
     reference = parts[0] == REFERENCE_DIR
     return f"{path.stem}" + (" (published calibration)" if reference else ""), reference
@@ -138,7 +138,7 @@ def _bench_runs(doc: dict, label: str, reference: bool, source: str, problems: l
 def load_scheduler_runs(results: Results) -> list[SchedulerRun]:
     """Every scheduler run under the results folder; documents that cannot be read go to `results.problems`."""
     runs: list[SchedulerRun] = []
-    for path in sorted(results.root.rglob("*.json")):
+    for root, path in results.files("*.json"):
         if path.name == "profile.json":
             continue
         try:
@@ -147,9 +147,9 @@ def load_scheduler_runs(results: Results) -> list[SchedulerRun]:
             continue
         if not isinstance(doc, dict):
             continue
-        source = _relative(path, results.root)
+        source = _relative(path, root)
         if isinstance(doc.get("policies"), list):
-            runs += _summary_runs(doc, *_label(doc, path, results), source, results.problems)
+            runs += _summary_runs(doc, *_label(doc, root, path, results), source, results.problems)
         elif isinstance(doc.get("paper_workloads"), list) or isinstance(doc.get("azure_trace"), dict):
-            runs += _bench_runs(doc, *_label(doc, path, results), source, results.problems)
+            runs += _bench_runs(doc, *_label(doc, root, path, results), source, results.problems)
     return [r for r in runs if math.isfinite(r.result.throughput_tok_s)]

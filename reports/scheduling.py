@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from matplotlib.figure import Figure
 
 from .data import Results, unique
@@ -87,7 +86,7 @@ def scheduler_throughput(results: Results) -> Figure:
     groups = _by_profile(load_scheduler_runs(results))
     fig, axes = panel_grid(len(groups), ncols=1, panel_w=_bar_width(groups))
     if not groups:
-        note(axes[0], f"no scheduler summaries under {results.root.name}/: run `phasecal simulate`")
+        note(axes[0], f"no scheduler summaries under {results.where}: run `phasecal simulate`")
     sources = []
     for ax, (label, runs) in zip(axes, groups.items(), strict=False):
         sources += [r.source for r in runs]
@@ -104,7 +103,7 @@ def scheduler_latency(results: Results) -> Figure:
     groups = _by_profile(load_scheduler_runs(results))
     fig, axes = panel_grid(2 * max(len(groups), 1), ncols=1, panel_w=_bar_width(groups))
     if not groups:
-        note(axes[0], f"no scheduler summaries under {results.root.name}/")
+        note(axes[0], f"no scheduler summaries under {results.where}")
         note(axes[1], "no scheduler summaries")
     sources = []
     for row, (label, runs) in enumerate(groups.items()):
@@ -178,11 +177,12 @@ def scheduler_concurrency(results: Results) -> Figure:
 
 
 def winners_markdown(results: Results) -> str:
-    """A markdown table: for each device profile and workload case, the policy with the highest
-    throughput (and its margin), what the MB/EB crossover predicted, and the lowest median TTFT and TPOT."""
+    """A markdown table: for each device profile and workload case, the policy with the highest throughput
+    (and its margin), what the MB/EB crossover predicted, and the lowest median TTFT and TPOT. Policies
+    within 1% of the best are a tie: all are named, none in bold."""
     groups = _by_profile(load_scheduler_runs(results))
     if not groups:
-        return f"No scheduler results under `{results.root.name}/` (run `phasecal run` or `phasecal simulate`)."
+        return f"No scheduler results under `{results.where}` (run `phasecal run` or `phasecal simulate`)."
     lines = ["| device profile | workload | best throughput | margin over next | crossover predicted | "
              "lowest TTFT p50 | lowest TPOT p50 |", "|---|---|---|---|---|---|---|"]
     for label, runs in groups.items():
@@ -192,14 +192,27 @@ def winners_markdown(results: Results) -> str:
             margin = "—"
             if len(thr) >= 2:
                 gain = thr[0].result.throughput_tok_s / thr[1].result.throughput_tok_s - 1
-                margin = f"{gain:+.1%} vs {_name(thr[1].policy)}" + (" (a tie: within 1%)" if gain <= TIE else "")
-            ttft = min(sel, key=lambda r: _finite(r.result.ttft_p50))
-            tpot = min(sel, key=lambda r: _finite(r.result.tpot_p50))
-            lines.append(f"| {label} | {case.replace(chr(10), ' ')} | **{_name(thr[0].policy)}** "
-                         f"({thr[0].result.throughput_tok_s:,.0f} tok/s) | {margin} | {sel[0].predicted or '—'} | "
-                         f"{_name(ttft.policy)} ({_duration(ttft.result.ttft_p50)}) | {_name(tpot.policy)} "
-                         f"({_duration(tpot.result.tpot_p50)}) |")
+                margin = f"{gain:+.1%} vs {_name(thr[1].policy)}"
+            best = _best(sel, lambda r: r.result.throughput_tok_s, max, lambda v: f"{v:,.0f} tok/s")
+            ttft = _best(sel, lambda r: r.result.ttft_p50, min, _duration)
+            tpot = _best(sel, lambda r: r.result.tpot_p50, min, _duration)
+            lines.append(f"| {label} | {case.replace(chr(10), ' ')} | {best} | {margin} | "
+                         f"{sel[0].predicted or '—'} | {ttft} | {tpot} |")
     return "\n".join(lines)
+
+
+def _best(runs: list[SchedulerRun], value, best, fmt) -> str:
+    """`**EB** (value)` for a clear winner; `MB = EB (tie within 1%: value)` when several are within TIE of the
+    best, never bolded; `—` when no policy has a finite value."""
+    finite = [r for r in runs if math.isfinite(value(r))]
+    if not finite:
+        return "—"
+    top = value(best(finite, key=value))
+    tied = [r for r in finite if abs(value(r) - top) <= TIE * abs(top)]
+    if len(tied) == 1 and len(finite) > 1:
+        return f"**{_name(tied[0].policy)}** ({fmt(top)})"
+    names = " = ".join(_name(r.policy) for r in tied)
+    return f"{names} ({fmt(top)})" if len(tied) == 1 else f"{names} (tie within 1%: {fmt(top)})"
 
 
 def _cases(runs: list[SchedulerRun]) -> list[str]:
@@ -207,8 +220,9 @@ def _cases(runs: list[SchedulerRun]) -> list[str]:
 
 
 def _duration(seconds: float) -> str:
+    """3 significant digits in ms below a second, s up to 1,000 s, then whole seconds with separators."""
+    if seconds >= 1000:
+        return f"{seconds:,.0f} s"
     return f"{seconds:.3g} s" if seconds >= 1 else f"{seconds * 1e3:.3g} ms"
 
 
-def _finite(x: float) -> float:
-    return x if math.isfinite(x) else np.inf

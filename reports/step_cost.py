@@ -92,7 +92,7 @@ def step_time_vs_tokens(results: Results) -> Figure:
     fig, axes = panel_grid(2 * max(len(devices), 1), ncols=2)
     sources: list[str] = []
     if not devices:
-        note(axes[0], f"no step-probe records under {results.root.name}/: run `phasecal run`")
+        note(axes[0], f"no step-probe records under {results.where}: run `phasecal run`")
         note(axes[1], "no step-probe records")
     for row, d in enumerate(devices):
         steps = measured_steps(d)
@@ -159,7 +159,7 @@ def marginal_cost_vs_decode_share(results: Results) -> Figure:
     entries += [(r.label, r.profile, r.source, True) for r in results.references if r.profile.mixed]
     fig, axes = panel_grid(len(entries))
     if not entries:
-        note(axes[0], f"no profile with a mixed-step fit (β_MB) under {results.root.name}/: run `phasecal fit`")
+        note(axes[0], f"no profile with a mixed-step fit (β_MB) under {results.where}: run `phasecal fit`")
     sources = []
     for ax, (label, profile, source, is_ref) in zip(axes, entries, strict=False):
         sources.append(source)
@@ -209,7 +209,7 @@ def predicted_vs_measured(results: Results) -> Figure:
     devices = [d for d in results.with_profile() if d.points("step")]
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no device with both step records and a profile under {results.root.name}/")
+        note(axes[0], f"no device with both step records and a profile under {results.where}")
     sources = []
     for ax, d in zip(axes, devices, strict=False):
         sources += d.sources("step") + [d.profile_source()]
@@ -250,7 +250,7 @@ def model_error_by_family(results: Results) -> Figure:
     devices = [d for d in results.with_profile() if d.profile.families]
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no profile with a model-family error table under {results.root.name}/")
+        note(axes[0], f"no profile with a model-family error table under {results.where}")
     sources = []
     for ax, d in zip(axes, devices, strict=False):
         sources.append(d.profile_source())

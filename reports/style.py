@@ -1,9 +1,11 @@
-"""Shared figure furniture: panel grids, notes for missing data, reference markers, title and data-source footer.
+"""Shared figure furniture: panel grids, notes for missing data, reference markers, title and footer.
 
-Every figure says what it shows (title with units), for which device and model (panel titles), and
-where its numbers came from (footer listing the files). Published figures measured elsewhere are
-drawn in black with hollow markers and labelled "published reference", so they are never mistaken
-for this suite's measurements.
+Every figure says what it shows (title with units), for which device and model (panel titles or
+legend), where its numbers came from (footer listing the files) and when and with what they were
+measured (footer: date drawn, phasecal version, per device the measurement date and software).
+Published figures measured elsewhere are drawn in black with hollow markers and labelled "published
+reference", so they are never mistaken for this suite's measurements. A figure with nothing to draw is
+a `Missing`: one line saying what to run, never an empty panel.
 """
 
 from __future__ import annotations
@@ -11,17 +13,47 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from .provenance import drawn
+
 REFERENCE = "published reference"
 REF_STYLE = {"color": "black", "markerfacecolor": "none", "markeredgecolor": "black"}
 PANEL_W, PANEL_H = 5.2, 3.8
 MAX_COLS = 3
 MIN_W = 7.5  # a lone panel still has room for its title and the footer
+
+
+@dataclass(frozen=True)
+class Missing:
+    """Stands in for a figure with nothing to draw: one line naming what is missing and what to run."""
+
+    text: str
+
+    def _repr_markdown_(self) -> str:
+        return f"*{self.text}*"
+
+
+def missing(what: str, run: str) -> Missing:
+    """`<what>: not measured yet; run `<run>` to fill it.`"""
+    return Missing(f"{what}: not measured yet; run `{run}` to fill it.")
+
+
+def scale_to(ax: Axes, axis: str, values: Sequence[float], zero: bool = True) -> None:
+    """Log scale only where the values span a decade or more; else linear, from zero when `zero`."""
+    shown = [v for v in values if v is not None and math.isfinite(v)]
+    set_scale, set_lim = (ax.set_xscale, ax.set_xlim) if axis == "x" else (ax.set_yscale, ax.set_ylim)
+    if shown and min(shown) > 0 and max(shown) / min(shown) >= 10:
+        set_scale("log")
+        set_lim(min(shown) / 1.4, max(shown) * 1.4)
+    elif zero and shown and min(shown) >= 0:
+        set_lim(0, max(shown) * 1.1 or 1)
 
 
 def ref_label(what: str) -> str:
@@ -56,13 +88,16 @@ def note(ax: Axes, text: str) -> None:
             fontsize=9, color="0.3")
 
 
-def finish(fig: Figure, title: str, sources: list[str], notes: list[str] | None = None) -> Figure:
-    """Title the figure and list its data sources (and any notes) in a footer; returns the figure."""
+def finish(fig: Figure, title: str, sources: list[str], notes: list[str] | None = None,
+           provenance: list[str] | None = None) -> Figure:
+    """Title the figure; list in a footer its data sources, any notes (such as what was not measured) and
+    its provenance (`provenance.provenance(...)`: when drawn, and per device when and with what measured)."""
     for ax in fig.axes:
         _plain_log_ticks(ax)
     title = textwrap.fill(title, int(fig.get_figwidth() * 9))
     lines = ["Data: " + ("; ".join(dict.fromkeys(sources)) if sources else "none found")]
     lines += list(notes or [])
+    lines += provenance or ["Made: " + drawn()]
     footer = "\n".join(textwrap.fill(line, int(fig.get_figwidth() * 16), subsequent_indent="    ") for line in lines)
     # grow the figure by what the wrapped title and footer need, so the panels keep their height
     extra_in = 0.2 * title.count("\n") + 0.13 * footer.count("\n")
@@ -113,8 +148,12 @@ def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
-def show(fig: Figure, dpi: int = 100) -> None:
-    """Display a figure in a notebook as a PNG (independent of the kernel's matplotlib backend)."""
-    from IPython.display import Image, display
+def show(fig: Figure | Missing, dpi: int = 100) -> None:
+    """Display a figure in a notebook as a PNG (independent of the kernel's matplotlib backend), or the one
+    line that stands in for a figure with nothing to draw."""
+    from IPython.display import Image, Markdown, display
 
-    display(Image(data=png_bytes(fig, dpi), format="png"))
+    if isinstance(fig, Missing):
+        display(Markdown(fig._repr_markdown_()))
+    else:
+        display(Image(data=png_bytes(fig, dpi), format="png"))

@@ -12,13 +12,15 @@ import typer
 def report(
     out: Annotated[Path, typer.Option("--out", help="Folder for the HTML pages (created if missing).")]
     = Path("reports/html"),
-    results: Annotated[Path, typer.Option(
-        "--results", help="Results folder: <device>/<model>/raw.jsonl and profile.json, plus reference/.")]
-    = Path("results"),
+    results: Annotated[list[Path] | None, typer.Option(
+        "--results", help="Results folder: <device>/<model>/raw.jsonl and profile.json, plus reference/; "
+        "repeat to compare several (e.g. one per machine).")] = None,
     update_notebooks: Annotated[bool, typer.Option(
         "--update-notebooks", help="Also write each executed .ipynb beside its .py source.")] = False,
 ) -> None:
-    """Execute the device, step-cost and scheduling notebooks on RESULTS and write one HTML page each to OUT."""
+    """Execute the device, step-cost and scheduling notebooks on RESULTS (one folder or several) and write one
+    HTML page each to OUT."""
+    results = results or [Path("results")]
     try:
         from nbclient.exceptions import CellExecutionError
 
@@ -33,7 +35,7 @@ def report(
         print(f"phasecal report: error: {e}", file=sys.stderr)
         raise typer.Exit(2) from None
     except CellExecutionError as e:  # names the notebook cell and its traceback
-        print(f"phasecal report: a notebook failed on {results}:\n{e}", file=sys.stderr)
+        print(f"phasecal report: a notebook failed on {', '.join(map(str, results))}:\n{e}", file=sys.stderr)
         raise typer.Exit(1) from None
     for e in done:
         extra = f", notebook {e.ipynb}" if e.ipynb else ""

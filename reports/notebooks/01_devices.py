@@ -11,29 +11,77 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # Devices side by side
 #
-# What each device in `results/` really delivers, from the probes' raw records: memory bandwidth over a
-# working-set sweep, kernel launch overhead (eager and CUDA Graph), GEMM rates over the model's linear
-# shapes, and attention rates. Each device folder `results/<device>/<model>/` is a panel; a new folder
-# shows up here without a code change. Datasheet peaks and the paper's H200 FlashAttention times are drawn
-# in black (hatched or hollow) and labelled *published reference*: they were measured or printed
-# elsewhere, not by this suite. Set `PHASECAL_RESULTS` to read another results folder.
+# Which device is faster, and at what? Every device folder `results/<device>/<model>/` is one line on
+# shared axes (a new folder joins without a code change, also through a symlink), beside the published
+# H200 calibration and datasheet figures, drawn in black and labelled *published reference*: those were
+# measured or printed elsewhere, not by this suite. Then a roofline per device, and the probes' detail.
+# `PHASECAL_RESULTS` (several folders joined by `:`) reads other results folders; `phasecal report
+# --results A --results B` does the same.
 
 # %%
 from IPython.display import Markdown
 
-from phasecal.reports import devices
+from phasecal.reports import compare, devices, ratios, roofline
 from phasecal.reports.data import load_results
 from phasecal.reports.style import show
 
 results = load_results()
-print(f"results folder: {results.root.name}/")
+print(f"results folders: {results.where}")
 print(results.summary())
 for problem in results.problems:
     print("could not read:", problem)
+
+# %% [markdown]
+# ## How many times faster than the baseline
+#
+# Each device's headline numbers, and in brackets how many times faster than the baseline device (the
+# first measured one; pass `baseline="..."` to choose another). A published reference's rates are the
+# ceilings measured elsewhere through PyTorch (`probes/peaks.json`), its step costs the paper's calibration.
+
+# %%
+Markdown(ratios.ratio_markdown(results))
+
+# %% [markdown]
+# ## Devices on shared axes
+#
+# Copy bandwidth against working-set size: the cache plateau on the left, memory on the right. The
+# black lines are the datasheet and the bandwidth measured elsewhere of the published reference devices.
+
+# %%
+show(compare.bandwidth_by_device(results))
+
+# %% [markdown]
+# Step time against tokens: pure-prefill steps of one fresh prompt, and pure-decode steps at one KV
+# context, each device's measured medians beside the H200 calibration's α + β·n fit. The models differ
+# (`tiny` on the CPU, Qwen3-8B on the H200), so the gap is device and model together.
+
+# %%
+show(compare.step_cost_by_device(results))
+
+# %% [markdown]
+# β_MB(r), the marginal cost per token of a mixed step at decode share r, and the decode cost of one
+# more sequence against its KV context (the slope of decode step time over batch size at each context;
+# the H200 calibration gives one β_d over its contexts).
+
+# %%
+show(compare.beta_mb_by_device(results))
+
+# %%
+show(compare.decode_cost_by_context(results))
+
+# %% [markdown]
+# ## Roofline per device
+#
+# Attained TFLOP/s against arithmetic intensity. The coloured roof is this suite's measured ceilings
+# (copy plateau, best GEMM), the dotted black one the datasheet's; where they cross is the ridge point.
+# Each GEMM, attention kernel and whole step sits at its own intensity: below the sloped part it is bound
+# by memory, below the flat part by arithmetic. The H200 panel holds the paper's FlashAttention times.
+
+# %%
+show(roofline.roofline(results))
 
 # %% [markdown]
 # ## Headline: which device is faster at what

@@ -26,7 +26,7 @@ from phasecal.reports.data import load_results
 from phasecal.reports.style import show
 
 results = load_results()
-print(f"results folder: {results.root.name}/")
+print(f"results folders: {results.where}")
 print(results.summary())
 for problem in results.problems:
     print("could not read:", problem)

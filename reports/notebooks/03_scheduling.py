@@ -11,7 +11,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # Scheduling: MB, EB and EB+ per device profile
 #
@@ -25,19 +24,67 @@
 # %%
 from IPython.display import Markdown
 
-from phasecal.reports import scheduling
+from phasecal.reports import load_curves, scheduling
 from phasecal.reports.data import load_results
+from phasecal.reports.load_sweep import sweep_profiles
+from phasecal.reports.provenance import provenance
 from phasecal.reports.style import show
 
 results = load_results()
 runs = scheduling.load_scheduler_runs(results)
-print(f"results folder: {results.root.name}/")
+print(f"results folders: {results.where}")
 print(f"{len(runs)} policy runs from {len({r.source for r in runs})} summary files")
 for problem in results.problems:
     print("could not read:", problem)
 
 # %% [markdown]
-# ## Which scheduler wins where
+# ## Under load: which policy wins, up to what load
+#
+# The Azure conversation trace (its first 1,000 requests) replayed at offered loads from a quarter of each
+# profile's capacity to past it (its arrival times compressed or stretched; capacity is MB's throughput
+# with every request arriving at once), simulated from each profile under MB, EB and EB+. Simulated
+# here, in a few seconds per profile; `phasecal simulate --sweep` results under `results/` replace this
+# once they exist.
+
+# %%
+entries = results.profiles()
+sweep = sweep_profiles([(label, profile, is_ref) for label, profile, _, is_ref, _ in entries], requests=1000,
+                       fractions=(0.25, 0.5, 0.75, 0.9, 1.0, 1.2))
+sources = [e[2] for e in entries] + ["scheduler/traces/azure_llm_2023_conv.csv"]
+footer = provenance(e[4] for e in entries)
+print(f"{len(sweep.points)} load points on {len(entries)} profiles")
+
+# %% [markdown]
+# Throughput against latency: each point is one offered load, left to right. Up to capacity every policy
+# serves what arrives, so the curves differ in latency only; past it throughput flattens and TTFT climbs
+# by orders of magnitude (queueing). The dotted line is the SLO.
+
+# %%
+show(load_curves.throughput_latency(sweep, sources, footer))
+
+# %% [markdown]
+# Capacity: the highest offered load at which at least 90% of requests meet both SLOs (ties within 1%
+# named together, none bold).
+
+# %%
+Markdown(load_curves.capacity_markdown(sweep))
+
+# %% [markdown]
+# TTFT and TPOT distributions of every request, at the sweep's load nearest 75% of each profile's capacity.
+
+# %%
+show(load_curves.latency_cdfs(sweep, 0.6, sources, footer))
+
+# %% [markdown]
+# Predicted against observed winner per load point: the MB/EB crossover's decision for the trace against
+# the policy with the highest SLO attainment in the simulation (then throughput; within 1% is a tie, and
+# a tie that includes the prediction agrees). `phasecal validate` will add executed winners.
+
+# %%
+Markdown(load_curves.validation_markdown(load_curves.sweep_validation(sweep), "simulated winner"))
+
+# %% [markdown]
+# ## Which scheduler wins where, per workload
 #
 # Per device profile and workload (μ_L/μ_O mix and concurrency c), the policy with the highest throughput
 # and its margin over the runner-up, and the policies with the lowest median TTFT and TPOT.

@@ -163,3 +163,13 @@ def test_skipped_probe_parts_are_listed(two_devices: Path):
     (two_devices / "cpu-test" / "tiny" / "summary.json").write_text(json.dumps(summary))
     md = devices.skipped_markdown(load_results(two_devices))
     assert "**Test CPU [cpu-test] · tiny**" in md and "- launch/cupy: CuPy needs a CUDA GPU" in md
+
+
+def test_winners_table_shows_ties_as_ties(two_devices: Path):
+    # the synthetic study's Azure-trace run has MB and EB at the same throughput, and EB's TTFT is lower
+    table = scheduling.winners_markdown(load_results(two_devices))
+    line = next(x for x in table.splitlines() if "published calibration" in x and "| azure_conv |" in x)
+    best, ttft = line.split(" | ")[2], line.split(" | ")[5]
+    assert best == "MB = EB (tie within 1%: 7,500 tok/s)"
+    assert ttft == "**EB** (30 ms)"
+    assert scheduling._duration(8000.0) == "8,000 s"

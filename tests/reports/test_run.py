@@ -14,7 +14,13 @@ from typer.testing import CliRunner
 from phasecal.commands.report import report
 from phasecal.reports.run import NOTEBOOKS_DIR, execute_reports, notebook_sources
 
-PROBE_NOTEBOOK = """# %% [markdown]
+PROBE_NOTEBOOK = """# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+# ---
+
+# %% [markdown]
 # # probe
 # %%
 import os
@@ -36,17 +42,20 @@ def test_shipped_notebooks_are_paired_sources():
         assert source.with_suffix(".ipynb").exists(), f"executed twin of {source.name} is not committed"
 
 
-def test_execute_writes_html_and_notebook_with_results_dir(tmp_path: Path):
+def test_execute_writes_html_and_notebook_with_results_dir(tmp_path: Path, capfd):
     nbdir = tmp_path / "nb"
     nbdir.mkdir()
     (nbdir / "01_probe.py").write_text(PROBE_NOTEBOOK)
-    results = tmp_path / "my-results"
+    results, other = tmp_path / "my-results", tmp_path / "machine-b"
     results.mkdir()
-    [html] = execute_reports(results, tmp_path / "html", update_notebooks=True, notebooks_dir=nbdir)
+    other.mkdir()
+    [html] = execute_reports([results, other], tmp_path / "html", update_notebooks=True, notebooks_dir=nbdir)
     assert html == tmp_path / "html" / "01_probe.html"
-    assert str(results) in html.read_text()
+    assert f"{results}:{other}" in html.read_text()
     nb = nbformat.read(nbdir / "01_probe.ipynb", as_version=4)
     assert str(results) in nb.cells[1].outputs[0]["text"]
+    assert nb.cells[0].cell_type == "markdown"  # no empty first cell
+    assert "without encryption" not in capfd.readouterr().err  # the kernel runs over Unix sockets, not TCP
 
 
 def test_failing_cell_fails_the_run(tmp_path: Path):
@@ -58,9 +67,10 @@ def test_failing_cell_fails_the_run(tmp_path: Path):
 
 
 def test_cli_missing_results_exits_2(tmp_path: Path):
-    r = CliRunner().invoke(_app(), ["--results", str(tmp_path / "nope"), "--out", str(tmp_path / "html")])
+    r = CliRunner().invoke(_app(), ["--results", str(tmp_path), "--results", str(tmp_path / "nope"),
+                                    "--out", str(tmp_path / "html")])
     assert r.exit_code == 2
-    assert "does not exist" in r.output
+    assert "nope does not exist" in r.output
 
 
 def test_notebooks_dir_is_in_the_package():

@@ -1,0 +1,99 @@
+"""Scheduling under load: figures and tables from a tidy load table (synthetic), and a small real sweep."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from phasecal import __version__
+from phasecal.reports import load_curves
+from phasecal.reports.data import load_results
+from phasecal.reports.load_sweep import LoadPoint, LoadSweep, at_load, offered_tok_s, sweep_profiles
+from phasecal.reports.provenance import provenance
+from phasecal.reports.style import Missing
+from phasecal.scheduler.metrics import SLO
+from phasecal.scheduler.workloads import azure_conv
+
+PROFILES = ("Fast GPU · tiny", "Slow CPU · tiny")
+
+
+def synthetic_sweep(tie: bool = False) -> LoadSweep:
+    """Two profiles, MB and EB, four loads; EB saturates later on the GPU unless `tie`."""
+    points, latencies = [], {}
+    rng = np.random.default_rng(0)
+    for profile, cap in zip(PROFILES, (10000.0, 500.0), strict=True):
+        for policy, knee in (("mb", 0.7), ("eb", 0.7 if tie or cap < 1000 else 0.95)):
+            for f in (0.25, 0.5, 0.75, 1.0):
+                load = f * cap
+                over = max(f - knee, 0) * 40
+                ttft, tpot = 0.1 * (1 + over), 0.02 * (1 + over / 4)
+                points.append(LoadPoint(profile, policy, load, min(load, cap * 0.9), ttft, 3 * ttft, tpot, 2 * tpot,
+                                        1.0 if f <= knee else 0.5, predicted="EB"))
+                latencies[(profile, policy, load)] = (rng.exponential(ttft, 200), rng.exponential(tpot, 200))
+    return LoadSweep(points, SLO(), "synthetic", latencies)
+
+
+def test_throughput_latency_curves_one_line_per_policy_and_quantile():
+    fig = load_curves.throughput_latency(synthetic_sweep(), ["results/x.json"], provenance([]))
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 4  # (TTFT, TPOT) per profile
+    for ax in axes:
+        labels = [line.get_label() for line in ax.get_lines()]
+        for name in ("MB p50", "MB p99", "EB p50", "EB p99"):
+            assert labels.count(name) == 1
+        assert ax.get_xlim()[0] == 0  # throughput from zero
+    text = " ".join(t.get_text() for t in fig.texts)
+    assert re.search(rf"drawn \d{{4}}-\d\d-\d\d by phasecal {__version__}", text)
+
+
+def test_capacity_under_slo_and_ties_not_bolded():
+    table = load_curves.capacity_markdown(synthetic_sweep())
+    gpu = next(line for line in table.splitlines() if line.startswith(f"| {PROFILES[0]}"))
+    assert "**EB**" in gpu and "7,500 tok/s" in gpu and "5,000 tok/s" in gpu
+    cpu = next(line for line in table.splitlines() if line.startswith(f"| {PROFILES[1]}"))
+    assert "MB = EB (tie)" in cpu and "**" not in cpu
+    assert "**" not in load_curves.capacity_markdown(synthetic_sweep(tie=True))
+
+
+def test_latency_cdfs_at_one_load():
+    fig = load_curves.latency_cdfs(synthetic_sweep(), 0.5, ["results/x.json"])
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 4
+    for ax in axes:
+        curves = [line for line in ax.get_lines() if line.get_label() in ("MB", "EB")]
+        assert len(curves) == 2
+        y = curves[0].get_ydata()
+        assert y[-1] == pytest.approx(1.0) and np.all(np.diff(y) >= 0)
+    assert "5,000 tok/s offered" in axes[0].get_title()
+
+
+def test_validation_table_marks_agreement():
+    rows = load_curves.sweep_validation(synthetic_sweep())
+    table = load_curves.validation_markdown(rows, "simulated winner")
+    assert "| Fast GPU · tiny | 7,500 | EB | EB | ✓ |" in table
+    assert "| Fast GPU · tiny | 2,500 | EB | MB = EB | ✓ |" in table  # a tie includes the prediction
+    assert "✗" not in table
+
+
+def test_empty_sweep_is_one_line():
+    empty = LoadSweep([], SLO(), "none")
+    assert isinstance(load_curves.throughput_latency(empty, []), Missing)
+    assert isinstance(load_curves.latency_cdfs(empty, 0.5, []), Missing)
+
+
+def test_trace_at_a_load_offers_that_load():
+    w = azure_conv(limit=200)
+    assert offered_tok_s(at_load(w, 1234.0)) == pytest.approx(1234.0)
+
+
+def test_small_sweep_on_a_profile(two_devices: Path):
+    d = load_results(two_devices).devices[0]
+    sweep = sweep_profiles([(d.label, d.profile, False)], policies=("mb", "eb"), requests=60, fractions=(0.5, 1.0))
+    assert {(p.policy, round(p.load_tok_s / sweep.points[-1].load_tok_s, 2)) for p in sweep.points} == {
+        ("mb", 0.5), ("eb", 0.5), ("mb", 1.0), ("eb", 1.0)}
+    low = [p for p in sweep.points if p.load_tok_s < sweep.points[-1].load_tok_s]
+    assert all(p.throughput_tok_s == pytest.approx(p.load_tok_s, rel=0.35) for p in low)  # below capacity: served
+    assert all(len(v[0]) == 60 for v in sweep.latencies.values())
