@@ -21,10 +21,10 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from phasecal.atomic import write_atomic
 from phasecal.fitting.profile import ExclusiveCosts, MixedCost, Profile, load_profile
 from phasecal.fitting.thresholds import derive_thresholds
 from phasecal.kernels.catalog import get_model_shape
@@ -157,11 +157,7 @@ def main() -> None:
         "azure_trace": bench_azure(profile, kv),
         "paper_workloads": bench_paper(profile, kv, args.quick),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=f".{args.out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=2)
-    os.replace(tmp, args.out)
+    write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
     print(f"\nwrote {args.out}")
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from phasecal.atomic import write_atomic
 
 PROFILE_SCHEMA_VERSION = 1
 
@@ -93,35 +94,33 @@ def save_profile(profile: Profile, path: str | os.PathLike) -> Path:
     path = Path(path)
     data = profile.to_dict()
     _validate(data, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def load_profile(path: str | os.PathLike) -> Profile:
     """Read and validate a profile; ProfileError naming the field if anything is malformed."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProfileError(f"{path}: no such profile (write one with `phasecal run` or `phasecal fit`)") from None
+    except IsADirectoryError:
+        raise ProfileError(f"{path}: is a folder, not a profile JSON file") from None
+    except UnicodeDecodeError as e:
+        raise ProfileError(f"{path}: not a text file (byte {e.start} is not UTF-8); is it a profile?") from None
     except json.JSONDecodeError as e:
         raise ProfileError(f"{path}: not valid JSON, truncated or corrupt ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise ProfileError(f"{path}: JSON nested too deeply to be a profile") from None
     return profile_from_dict(data, str(path))
 
 
 def profile_from_dict(data: object, where: str = "profile") -> Profile:
-    """Validate a decoded profile and build the dataclasses."""
+    """Validate a decoded profile (form, then meaning) and build the dataclasses."""
+    from .profile_meaning import check_meaning  # it runs the step models, whose module imports this one
+
     _validate(data, where)
-    return Profile(
+    profile = Profile(
         device=data["device"],
         model=data["model"],
         exclusive={k: ExclusiveCosts(**v) for k, v in data["exclusive"].items()},
@@ -136,6 +135,8 @@ def profile_from_dict(data: object, where: str = "profile") -> Profile:
         points=data.get("points", []),
         schema_version=data["schema_version"],
     )
+    check_meaning(profile, where)
+    return profile
 
 
 def _fail(where: str, field_path: str, msg: str):
@@ -170,8 +171,13 @@ def _validate(data: object, where: str) -> None:
         _fail(where, "schema_version", f"is {version}; this phasecal reads 1..{PROFILE_SCHEMA_VERSION}: "
                                        "upgrade phasecal to read newer profiles")
     _object(where, "profile", data, ("device", "model", "exclusive"))
-    _object(where, "device", data["device"], ("name",))
-    _object(where, "model", data["model"], ("name",))
+    for name in ("device", "model"):
+        _object(where, name, data[name], ("name",))
+        if not isinstance(data[name]["name"], str):
+            _fail(where, f"{name}.name", f"must be a string, got {data[name]['name']!r}")
+    for name in ("derived", "software", "probe_settings", "provenance"):
+        if not isinstance(data.get(name, {}), dict):
+            _fail(where, name, f"must be an object, got {type(data[name]).__name__}")
     exclusive = _object(where, "exclusive", data["exclusive"], ("eager",))
     for mode, costs in exclusive.items():
         _object(where, f"exclusive.{mode}", costs, ("alpha_p", "beta_p", "alpha_d", "beta_d"))
@@ -206,6 +212,8 @@ def _validate(data: object, where: str) -> None:
         for k in ("cv_mape", "extrap_mape"):
             if fam[k] is not None:
                 _number(where, f"families[{i}].{k}", fam[k])
+        _typed(where, f"families[{i}]", fam, {"name": str, "n_points": int, "parametric": bool, "note": str})
+        _object(where, f"families[{i}].params", fam.get("params", {}), ())
         for k, v in fam.get("params", {}).items():
             _number(where, f"families[{i}].params.{k}", v, nonneg=False)
     points = data.get("points", [])
@@ -213,9 +221,18 @@ def _validate(data: object, where: str) -> None:
         _fail(where, "points", f"must be a list, got {type(points).__name__}")
     for i, point in enumerate(points):
         _object(where, f"points[{i}]", point, ("measured_s", "fitted_s"))
+        _typed(where, f"points[{i}]", point, {"graph": bool, "grid": str})
         for k, v in point.items():
             if k not in ("graph", "grid"):
                 _number(where, f"points[{i}].{k}", v)
+
+
+def _typed(where: str, field_path: str, value: dict, types: dict[str, type]) -> None:
+    """Fields of `value` that are present (and not null) have the given types (an int is not a bool)."""
+    for k, t in types.items():
+        v = value.get(k)
+        if v is not None and (not isinstance(v, t) or (t is int and isinstance(v, bool))):
+            _fail(where, f"{field_path}.{k}", f"must be {t.__name__}, got {v!r}")
 
 
 def _only_keys(where: str, field_path: str, value: dict, allowed: tuple[str, ...]) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from phasecal.atomic import atomic_file
 
 from .profile import Profile
 
@@ -137,14 +138,9 @@ def plot_predicted_vs_measured(profile: Profile, png: str | os.PathLike) -> Path
     ax.set_title(f"{profile.device.get('name')} / {profile.model.get('name')}: {family}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=png.parent, prefix=f".{png.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, png)
+        with atomic_file(png, binary=True) as f:
+            fig.savefig(f, dpi=120, format="png")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
-    return png
+    return Path(png)

@@ -31,4 +31,4 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 for name, fn in [("run", run.run), ("probe", probe.probe), ("fit", fit.fit), ("show", fit.show),
                  ("simulate", simulate.simulate), ("report", report.report)]:
-    app.command(name)(cli_errors(fn))
+    app.command(name)(cli_errors(fn, name))

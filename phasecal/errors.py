@@ -1,4 +1,14 @@
-"""How the CLI reports failures: one clear line on stderr and a non-zero exit, never a traceback for bad input."""
+"""How the CLI reports failures: one line on stderr and an exit code from one table, never a traceback
+for bad input. Every command is wrapped once by `cli_errors` (phasecal/cli.py); commands raise, they
+do not print errors or pick exit codes themselves.
+
+Exit codes:
+    0    done
+    1    RunFailed: the input was fine but part of the work failed; what finished is kept
+    2    bad input: ValueError (unusable flag, workload, profile, raw file, too little memory) or
+         OSError (missing, unreadable or unwritable path, full disk)
+    130  interrupted (Ctrl-C); the message says what was kept
+"""
 
 from __future__ import annotations
 
@@ -17,23 +27,43 @@ class RunFailed(RuntimeError):
     """The input was fine but part of the work failed (e.g. a probe raised); what finished is kept."""
 
 
-def cli_errors(fn: Callable) -> Callable:
-    """Turn ValueError/OSError (bad input, unwritable paths) into exit 2, RunFailed into exit 1 and
-    Ctrl-C into exit 130, each with one line on stderr."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what the interrupted work kept (e.g. how many finished points, and where)."""
+
+
+# (exception type, exit code, label), first match wins
+EXIT_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
+    (KeyboardInterrupt, EXIT_INTERRUPTED, "interrupted"),
+    (RunFailed, EXIT_FAILED, "failed"),
+    (ValueError, EXIT_BAD_INPUT, "error"),
+    (OSError, EXIT_BAD_INPUT, "error"),
+)
+
+
+def one_line(e: BaseException) -> str:
+    """The exception's message on one line (an OSError with its file, when it has one)."""
+    if isinstance(e, OSError) and e.strerror:
+        files = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+        text = f"{files}: {e.strerror}" if files else e.strerror
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def cli_errors(fn: Callable, command: str) -> Callable:
+    """Run a command; map what it raises through EXIT_TABLE to one stderr line and an exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except KeyboardInterrupt:
-            print("phasecal: interrupted; finished points are kept, rerun the same command to resume",
-                  file=sys.stderr)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except RunFailed as e:
-            print(f"phasecal: failed: {e}", file=sys.stderr)
-            raise typer.Exit(EXIT_FAILED) from None
-        except (ValueError, OSError) as e:
-            print(f"phasecal: error: {e}", file=sys.stderr)
-            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except tuple(t for t, _, _ in EXIT_TABLE) as e:
+            code, label = next((c, lab) for t, c, lab in EXIT_TABLE if isinstance(e, t))
+            if isinstance(e, KeyboardInterrupt):
+                detail = one_line(e) if isinstance(e, Interrupted) else "nothing was left half-written"
+            else:
+                detail = one_line(e)
+            print(f"phasecal {command}: {label}: {detail}", file=sys.stderr)
+            raise typer.Exit(code) from None
 
     return wrapper

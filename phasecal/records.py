@@ -63,6 +63,31 @@ def append_record(path: str | os.PathLike, record: RunHeader | PointRecord) -> N
         os.fsync(f.fileno())
 
 
+def heal_raw(path: str | os.PathLike) -> int:
+    """Cut a torn last line (an append cut off by a crash or a full disk: no closing newline) back to
+    the last whole record, so the next append starts on a fresh line; returns the bytes cut (0 if none)."""
+    with open(path, "rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+        keep, pos = 0, size  # scan back in blocks for the last newline
+        while pos > 0 and not keep:
+            start = max(0, pos - 65536)
+            f.seek(start)
+            block = f.read(pos - start)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                keep = start + nl + 1
+            pos = start
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    return size - keep
+
+
 def _check_point(d: dict, where: str) -> PointRecord:
     try:
         rec = PointRecord(**d)
@@ -70,14 +95,40 @@ def _check_point(d: dict, where: str) -> PointRecord:
         raise RawFormatError(f"{where}: not a point record ({e})") from None
     if not isinstance(rec.median_s, int | float) or not math.isfinite(rec.median_s) or rec.median_s <= 0:
         raise RawFormatError(f"{where}: median_s must be a positive finite time in seconds, got {rec.median_s!r}")
-    if not rec.samples_s or any(not isinstance(s, int | float) or not math.isfinite(s) or s <= 0
-                                for s in rec.samples_s):
+    samples = rec.samples_s
+    if not isinstance(samples, list) or not samples or any(
+            not isinstance(s, int | float) or not math.isfinite(s) or s <= 0 for s in samples):
         raise RawFormatError(f"{where}: samples_s must be a non-empty list of positive finite seconds")
+    for name, types in (("probe", str), ("key", str), ("throttled", bool), ("extra", dict)):
+        if not isinstance(getattr(rec, name), types):
+            raise RawFormatError(f"{where}: field '{name}' must be {types.__name__}, "
+                                 f"got {getattr(rec, name)!r}")
+    if isinstance(rec.spread, bool) or not isinstance(rec.spread, int | float) or not math.isfinite(rec.spread):
+        raise RawFormatError(f"{where}: field 'spread' must be a finite number, got {rec.spread!r}")
     try:
         params_from_dict(rec.probe, rec.params, f"{where}: params")
     except ParamsError as e:
         raise RawFormatError(str(e)) from None
     return rec
+
+
+def _check_header(d: dict, where: str) -> RunHeader:
+    try:
+        header = RunHeader(**d)
+    except TypeError as e:
+        raise RawFormatError(f"{where}: malformed header ({e})") from None
+    for name, types, what in (("device", dict, "an object"), ("settings", dict, "an object"),
+                              ("model", dict | None, "an object or null"), ("command", str, "a string"),
+                              ("started", str, "a string")):
+        if not isinstance(getattr(header, name), types):
+            raise RawFormatError(f"{where}: header field '{name}' must be {what}, "
+                                 f"got {type(getattr(header, name)).__name__}")
+    for name in ("name", "slug"):
+        if not isinstance(header.device.get(name, ""), str):
+            raise RawFormatError(f"{where}: header field 'device.{name}' must be a string")
+    if header.model is not None and not isinstance(header.model.get("name", ""), str):
+        raise RawFormatError(f"{where}: header field 'model.name' must be a string")
+    return header
 
 
 def read_raw(path: str | os.PathLike) -> tuple[RunHeader, list[PointRecord]]:
@@ -86,7 +137,11 @@ def read_raw(path: str | os.PathLike) -> tuple[RunHeader, list[PointRecord]]:
     path = Path(path)
     if not path.is_file():
         raise RawFormatError(f"{path}: no such raw file (write one with `phasecal probe` or `phasecal run`)")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise RawFormatError(f"{path}: not a text file (byte {e.start} is not UTF-8); is it a phasecal raw file?") \
+            from None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -102,6 +157,8 @@ def read_raw(path: str | os.PathLike) -> tuple[RunHeader, list[PointRecord]]:
             d = json.loads(line)
         except json.JSONDecodeError as e:
             raise RawFormatError(f"{where}: not valid JSON ({e.msg})") from None
+        except RecursionError:
+            raise RawFormatError(f"{where}: JSON nested too deeply to be a phasecal record") from None
         if not isinstance(d, dict):
             raise RawFormatError(f"{where}: expected a JSON object")
         kind = d.get("kind")
@@ -112,10 +169,7 @@ def read_raw(path: str | os.PathLike) -> tuple[RunHeader, list[PointRecord]]:
             if not isinstance(version, int) or version > RAW_SCHEMA_VERSION or version < 1:
                 raise RawFormatError(f"{where}: raw schema_version {version!r} is not supported "
                                      f"(this phasecal reads 1..{RAW_SCHEMA_VERSION}); upgrade phasecal")
-            try:
-                header = RunHeader(**d)
-            except TypeError as e:
-                raise RawFormatError(f"{where}: malformed header ({e})") from None
+            header = _check_header(d, where)
         elif kind == "point":
             points.append(_check_point(d, where))
         else:

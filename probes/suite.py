@@ -16,9 +16,11 @@ Programmatic use (what `phasecal run` calls for its step grid):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import json
+import math
 import os
 import sys
 import time
@@ -26,8 +28,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 
-from phasecal.errors import RunFailed
-from phasecal.records import RunHeader, append_record, read_raw
+from phasecal.atomic import write_atomic
+from phasecal.errors import Interrupted, RunFailed
+from phasecal.folder_lock import hold_result_folder
+from phasecal.records import RunHeader, append_record, heal_raw, read_raw
 
 SUITES = ("all", "bandwidth", "launch", "gemm", "attention", "step")
 DEFAULT_MODELS = {"cpu": "tiny", "cuda": "Qwen3-8B"}
@@ -45,6 +49,7 @@ class SuiteConfig:
     out_dir: str | os.PathLike = "results"
     quick: bool = False
     resume: bool = False
+    fresh: bool = False  # set an existing raw file aside (renamed, kept) and start a new one
     budget_minutes: float | None = None
     threads: int | None = None
 
@@ -97,6 +102,9 @@ def raw_path_for(out_dir: str | os.PathLike, device_slug: str, model: str) -> Pa
 def _check_resumable(path: Path, header: RunHeader) -> None:
     old, _ = read_raw(path)
     mismatches = []
+    if bool(old.settings.get("quick")) != bool(header.settings.get("quick")):
+        mismatches.append(f"{'--quick' if old.settings.get('quick') else 'full'} grid vs "
+                          f"{'--quick' if header.settings.get('quick') else 'full'}")
     if old.device.get("name") != header.device.get("name"):
         mismatches.append(f"device {old.device.get('name')!r} vs {header.device.get('name')!r}")
     if (old.model or {}).get("name") != (header.model or {}).get("name"):
@@ -106,7 +114,33 @@ def _check_resumable(path: Path, header: RunHeader) -> None:
             mismatches.append(f"{k} {old.settings.get(k)!r} vs {header.settings.get(k)!r}")
     if mismatches:
         raise ValueError(f"cannot resume {path}: it was measured with other settings ({'; '.join(mismatches)}); "
-                         "choose another --out directory")
+                         "pass --fresh to set it aside and measure anew, or choose another --out directory")
+
+
+def _open_raw(path: Path, header: RunHeader, config: SuiteConfig, console) -> set[str]:
+    """Start the raw file, or heal and check the existing one for a resume; the keys it already holds."""
+    if path.exists() and config.fresh:
+        aside = path.with_name(f"raw.jsonl.before-{header.started.replace(':', '')}")
+        path.rename(aside)  # not *.jsonl: the reports do not mix it in; nothing is deleted
+        console.print(f"--fresh: the earlier raw file is kept as {aside}")
+    if path.exists():
+        if not config.resume:
+            raise ValueError(f"{path} exists: pass --resume to continue it, --fresh to set it aside and measure "
+                             "anew, or choose another --out directory")
+        cut = heal_raw(path)
+        if cut:
+            console.print(f"[yellow]{path}: cut a torn last line ({cut} bytes of an unfinished point) "
+                          "before resuming[/]")
+        if path.stat().st_size == 0:  # only a torn header was there
+            path.unlink()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        append_record(path, header)
+        return set()
+    _check_resumable(path, header)
+    done = {p.key for p in read_raw(path)[1]}
+    console.print(f"resuming {path}: reusing {len(done)} finished point(s)")
+    return done
 
 
 def _progress(console):
@@ -123,8 +157,11 @@ def _progress(console):
                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
 
 
-def run_suite(config: SuiteConfig, console=None) -> Path:
-    """Run the configured probes and return the raw jsonl path. ValueError on bad input."""
+def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | None = None) -> Path:
+    """Run the configured probes and return the raw jsonl path. ValueError on bad input.
+
+    The result folder is locked while the probes write to it; with `locks`, the lock is entered on that
+    stack instead, so the caller keeps the folder while it goes on (fitting, writing the profile)."""
     import torch
     from rich.console import Console
 
@@ -138,8 +175,8 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
     modules = probe_modules(config.suite)
     if config.model != "auto":
         get_model_shape(config.model)  # an unknown name fails before any device work
-    if config.budget_minutes is not None and config.budget_minutes <= 0:
-        raise ValueError(f"--budget-minutes must be positive, got {config.budget_minutes}")
+    if config.budget_minutes is not None and not (math.isfinite(config.budget_minutes) and config.budget_minutes > 0):
+        raise ValueError(f"--budget-minutes must be a positive number of minutes, got {config.budget_minutes}")
     if config.threads is not None and config.threads < 1:
         raise ValueError(f"threads must be >= 1, got {config.threads}")
     device = resolve_device(config.device)
@@ -170,20 +207,18 @@ def run_suite(config: SuiteConfig, console=None) -> Path:
                 "nvml": "available" if nvml.available else f"unavailable: {nvml.reason}"}
     header = RunHeader(device=fp, settings=settings, model=shape.to_dict(), command=" ".join(sys.argv),
                        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-    done: set[str] = set()
-    if path.exists():
-        if not config.resume:
-            raise ValueError(f"{path} exists: pass --resume to continue it, or choose another --out directory")
-        _check_resumable(path, header)
-        done = {p.key for p in read_raw(path)[1]}
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        append_record(path, header)
-
-    summaries: dict[str, dict] = {}
-    for mod in modules:
-        summaries[mod.NAME] = _run_probe(mod, ctx, path, done, console)
-    _write_summary(path.with_name("summary.json"), fp, summaries, time.monotonic() - start)
+    with contextlib.ExitStack() as own:
+        (locks or own).enter_context(hold_result_folder(path.parent, header.command))
+        done = _open_raw(path, header, config, console)
+        summaries: dict[str, dict] = {}
+        reused = len(done)
+        try:
+            for mod in modules:
+                summaries[mod.NAME] = _run_probe(mod, ctx, path, done, console)
+        except KeyboardInterrupt:
+            raise Interrupted(f"{path} keeps {len(done)} finished point(s), {len(done) - reused} of them from this "
+                              "run; rerun the same command (with --resume for probe) to finish") from None
+        _write_summary(path.with_name("summary.json"), fp, summaries, time.monotonic() - start)
     console.print(f"raw points: {path} ({time.monotonic() - start:.0f} s)")
     failed = {name: v["failed"] for name, v in summaries.items() if v.get("failed")}
     if failed:
@@ -239,6 +274,4 @@ def _write_summary(path: Path, fp: dict, summaries: dict, elapsed_s: float) -> N
     # the measured ceilings (probes.*.measured) sit beside the datasheet peaks
     body = {"device": fp.get("name"), "datasheet": fp.get("datasheet"), "elapsed_s": round(elapsed_s, 1),
             "probes": probes}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(body, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(body, indent=1) + "\n")

@@ -14,6 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from phasecal.atomic import write_atomic
+from phasecal.errors import RunFailed
+
 NOTEBOOKS_DIR = Path(__file__).resolve().parent / "notebooks"
 CELL_TIMEOUT_S = 120
 
@@ -38,10 +41,11 @@ def notebook_sources(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
 
 def execute_notebook(source: Path, results_dirs: list[Path], timeout_s: int = CELL_TIMEOUT_S):
     """Read a percent-format notebook and run every cell in a fresh kernel that reads `results_dirs`;
-    returns the executed notebook. A failing cell raises nbclient's CellExecutionError naming the cell."""
+    returns the executed notebook. A failing cell raises RunFailed naming the notebook and the error."""
     import jupytext
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
     nb = jupytext.read(source)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -55,6 +59,9 @@ def execute_notebook(source: Path, results_dirs: list[Path], timeout_s: int = CE
                                 resources={"metadata": {"path": str(source.parent)}})
         try:
             client.execute(env=env)
+        except CellExecutionError as e:  # one line: the notebook and the error, not the cell's traceback
+            raise RunFailed(f"notebook {source.name} failed on {os.pathsep.join(map(str, results_dirs))}: "
+                            f"{e.ename}: {e.evalue}") from None
         finally:
             if km.has_kernel:
                 km.shutdown_kernel(now=True)
@@ -67,14 +74,8 @@ def export_html(nb, path: Path, title: str) -> Path:
 
     exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    _write_atomic(path, body)
+    write_atomic(path, body)
     return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def execute_reports(results_dirs: str | os.PathLike | list, out_dir: str | os.PathLike, *,
@@ -115,6 +116,6 @@ def execute_reports_timed(results_dirs: str | os.PathLike | list, out_dir: str |
         ipynb = None
         if update_notebooks:
             ipynb = source.with_suffix(".ipynb")
-            _write_atomic(ipynb, nbformat.writes(nb) + "\n")
+            write_atomic(ipynb, nbformat.writes(nb) + "\n")
         done.append(Executed(source.stem, html, ipynb, time.perf_counter() - t0))
     return done

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from phasecal.atomic import atomic_file
 
 from .simulator import EngineResult
 
@@ -104,14 +105,6 @@ def write_summary_json(summaries: list[PolicySummary], path: str | os.PathLike, 
 
 
 def _atomic(path: str | os.PathLike, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_file(path) as f:
+        write(f)
+    return Path(path)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..fitting.profile import Profile
 from ..fitting.thresholds import Thresholds, WorkloadStats, derive_thresholds
+from .admission import admit_execution, admit_simulation
 from .capacity import Capacity, at_load, mb_capacity, offered_load
 from .eb import ExclusiveBatching
 from .ebplus import EBPlus, SelectorSettings
@@ -113,6 +114,9 @@ def simulate(profile: Profile, workload: Workload | str, policies=("mb", "eb"), 
         config = EngineConfig(config.max_num_seqs, config.token_budget, config.block_size, EXECUTED_KV_TOKENS,
                               config.decode_graph)
     config = config.resolved(profile)
+    admit_simulation(config, workload)
+    if execute:
+        admit_execution(profile, config, device)
     workload, capacity = apply_load(profile, workload, config)
     th = derive_thresholds(profile, workload_stats(workload, config))
     report = SimulationReport(workload.name, config, th, capacity, offered_load(workload, capacity))

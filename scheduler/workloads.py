@@ -7,6 +7,7 @@ finishes (fixed concurrency c, or a schedule of c for concurrency shifts).
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -40,6 +41,9 @@ class Workload:
             raise ValueError(f"workload {self.name!r}: prompt and output lengths must be ≥ 1")
         if self.concurrency is not None and min(self.concurrency) < 1:
             raise ValueError(f"workload {self.name!r}: concurrency must be ≥ 1")
+        if self.arrivals is not None and not all(math.isfinite(t) and t >= 0 for t in self.arrivals):
+            # a NaN arrival would stall the engine clock forever
+            raise ValueError(f"workload {self.name!r}: arrival times must be finite and ≥ 0 seconds")
 
     def __len__(self) -> int:
         return len(self.prompt_lens)
@@ -69,7 +73,7 @@ def synthetic(mu_l: float, mu_o: float, num_requests: int, *, concurrency: int |
     outputs = [_jittered(rng, mu_o, jitter) for _ in range(num_requests)]
     name = f"{mu_l:g}/{mu_o:g}"
     if rate is not None:
-        if rate <= 0:
+        if not (math.isfinite(rate) and rate > 0):
             raise ValueError(f"Poisson rate must be positive, got {rate}")
         t, arrivals = 0.0, []
         for _ in range(num_requests):

@@ -10,11 +10,6 @@ from typing import Annotated
 import typer
 
 
-def _fail(command: str, e: Exception) -> typer.Exit:
-    print(f"phasecal {command}: error: {e}", file=sys.stderr)
-    return typer.Exit(2)
-
-
 def fit(
     raw: Annotated[list[Path], typer.Argument(help="Raw jsonl files of the step probe (one device, one model).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Profile JSON to write (atomically).")],
@@ -29,13 +24,19 @@ def fit(
     from phasecal.fitting.show import show_profile
 
     command = shlex.join(["phasecal", *sys.argv[1:]])
-    try:
-        profile = fit_profile(raw, budget=budget, command=command, k=folds)
-        save_profile(profile, out)
-    except (ValueError, OSError) as e:
-        raise _fail("fit", e) from None
+    _refuse_overwriting_an_input(out, raw)
+    profile = fit_profile(raw, budget=budget, command=command, k=folds)
+    save_profile(profile, out)
     show_profile(profile)
     print(f"profile written to {out}")
+
+
+def _refuse_overwriting_an_input(out: Path, inputs: list[Path]) -> None:
+    """The profile must not replace a raw file it is fitted from (that would lose the measurements)."""
+    for path in inputs:
+        if out.resolve() == path.resolve() or (out.exists() and path.exists() and out.samefile(path)):
+            raise ValueError(f"-o {out} is one of the raw input files; write the profile elsewhere, "
+                             "e.g. -o profile.json")
 
 
 def show(
@@ -47,10 +48,7 @@ def show(
     from phasecal.fitting.profile import load_profile
     from phasecal.fitting.show import plot_predicted_vs_measured, show_profile
 
-    try:
-        loaded = load_profile(profile)
-        show_profile(loaded)
-        if plot is not None:
-            print(f"plot written to {plot_predicted_vs_measured(loaded, plot)}")
-    except (ValueError, OSError) as e:
-        raise _fail("show", e) from None
+    loaded = load_profile(profile)
+    show_profile(loaded)
+    if plot is not None:
+        print(f"plot written to {plot_predicted_vs_measured(loaded, plot)}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -24,24 +23,14 @@ def probe(
         "--quick", help="Smaller grids (about 30 s on a 2-core CPU; sized for 2 minutes on an H100/H200).")] = False,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue an existing raw file, skipping the points it already holds.")] = False,
+    fresh: Annotated[bool, typer.Option(
+        "--fresh", help="Set an existing raw file aside (renamed, kept) and measure anew.")] = False,
     threads: Annotated[int | None, typer.Option(
         "--threads", help="CPU threads for torch (default: all cores but one).")] = None,
 ) -> None:
     """Time the device's kernels and model steps; append every point to a raw jsonl as it is measured."""
-    from phasecal.probes.suite import ProbeFailed, SuiteConfig, run_suite
+    from phasecal.probes.suite import SuiteConfig, run_suite
 
-    config = SuiteConfig(suite=suite, model=model, device=device, out_dir=out, quick=quick, resume=resume,
+    config = SuiteConfig(suite=suite, model=model, device=device, out_dir=out, quick=quick, resume=resume, fresh=fresh,
                          budget_minutes=budget_minutes, threads=threads)
-    try:
-        path = run_suite(config)
-    except ValueError as e:
-        print(f"phasecal probe: error: {e}", file=sys.stderr)
-        raise typer.Exit(2) from None
-    except ProbeFailed as e:
-        print(f"phasecal probe: {e}", file=sys.stderr)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        print("phasecal probe: interrupted; every finished point is kept: rerun with --resume to finish",
-              file=sys.stderr)
-        raise typer.Exit(130) from None
-    print(path)
+    print(run_suite(config))

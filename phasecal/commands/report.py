@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -22,21 +21,9 @@ def report(
     HTML page each to OUT."""
     results = results or [Path("results")]
     try:
-        from nbclient.exceptions import CellExecutionError
-
         from phasecal.reports.run import execute_reports_timed
     except ImportError as e:
-        print(f"phasecal report: error: {e}; install the report extras: pip install 'phasecal[reports]'",
-              file=sys.stderr)
-        raise typer.Exit(2) from None
-    try:
-        done = execute_reports_timed(results, out, update_notebooks=update_notebooks)
-    except (ValueError, OSError) as e:
-        print(f"phasecal report: error: {e}", file=sys.stderr)
-        raise typer.Exit(2) from None
-    except CellExecutionError as e:  # names the notebook cell and its traceback
-        print(f"phasecal report: a notebook failed on {', '.join(map(str, results))}:\n{e}", file=sys.stderr)
-        raise typer.Exit(1) from None
-    for e in done:
+        raise ValueError(f"{e}; install the report extras: pip install 'phasecal[reports]'") from None
+    for e in execute_reports_timed(results, out, update_notebooks=update_notebooks):
         extra = f", notebook {e.ipynb}" if e.ipynb else ""
         print(f"{e.name}: {e.html} ({e.seconds:.1f} s{extra})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -25,6 +26,15 @@ def _check_writable(out: Path) -> None:
         raise ValueError(f"output folder {out} is not writable; pass a writable --out")
 
 
+def _surely_cpu(device: str) -> bool:
+    """Whether the run will be on the CPU, told without importing torch: asked for, or no NVIDIA GPU here."""
+    if device == "cpu":
+        return True
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return device == "auto" and (os.environ.get("CUDA_VISIBLE_DEVICES") == "" or not gpus.is_dir()
+                                 or not any(gpus.iterdir()))
+
+
 def run(
     device: Annotated[str, typer.Option(help="auto (the GPU if torch sees one, else the CPU), cpu or cuda[:N].")]
     = "auto",
@@ -36,28 +46,31 @@ def run(
     workload: Annotated[str, typer.Option("--workload", "-w", help=(
         "Workload of the MB/EB comparison: a spec as for `phasecal simulate` or a trace file PATH.csv; "
         ":load=RHO time-scales it to that fraction of MB's capacity."))] = WORKLOAD,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Set an earlier raw file in the folder aside (renamed, "
+                                                        "kept) and measure anew.")] = False,
 ) -> None:
     """The main job: probe step times, fit the cost model, derive EB thresholds, simulate MB vs EB.
 
     Times whole model steps over a grid of batch compositions, fits the step-cost model, derives the
     EB thresholds and simulates MB against EB on the Azure conversation trace (time-scaled to 0.8 of MB's
     capacity, so the device carries it); prints a summary and writes OUT/<device>/<model>/raw.jsonl,
-    profile.json and schedule_<workload>.json. An interrupted
-    run resumes from its finished points; for a fresh measurement, pass another --out.
+    profile.json and schedule_<workload>.json. An interrupted run resumes from its finished points (a
+    rerun with other settings is refused; --fresh measures anew). The result folder is locked for the
+    whole run: a second run into it is refused.
     """
     from rich.console import Console
 
-    from phasecal.fitting.fit import fit_profile
-    from phasecal.fitting.profile import save_profile
     from phasecal.kernels.catalog import get_model_shape
-    from phasecal.probes.suite import SuiteConfig, resolve_device, run_suite
-    from phasecal.scheduler.run import simulate
-    from phasecal.scheduler.workload_spec import workload_from_spec
-
-    from .run_summary import print_summary, schedule_name, write_schedule
 
     console = Console(stderr=True)
     started = time.monotonic()
+    if model is not None and _surely_cpu(device):  # refuse a model too big for RAM before importing torch
+        from phasecal.probes.step_memory import admit_step_grid
+
+        admit_step_grid(get_model_shape(model), "cpu", quick)
+    from phasecal.probes.suite import SuiteConfig, resolve_device, run_suite
+    from phasecal.scheduler.workload_spec import workload_from_spec
+
     dev = resolve_device(device)
     model = model or ("Qwen3-8B" if dev.type == "cuda" else "tiny")
     get_model_shape(model)  # unknown model or bad workload: fail before touching the disk
@@ -65,8 +78,24 @@ def run(
     _check_writable(out)
 
     console.rule(f"[bold]phasecal run[/] · {model} on {dev}")
-    raw = run_suite(SuiteConfig(suite="step", model=model, device=device, out_dir=out, quick=quick, resume=True),
-                    console=console)
+    with contextlib.ExitStack() as locks:
+        raw = run_suite(SuiteConfig(suite="step", model=model, device=device, out_dir=out, quick=quick, resume=True,
+                                    fresh=fresh), console=console, locks=locks)
+        paths = _fit_and_simulate(raw, work, workload, console)
+    console.print(f"wrote {', '.join(map(str, paths))} in {time.monotonic() - started:.0f} s")
+
+
+def _fit_and_simulate(raw: Path, work, workload: str, console) -> list[Path]:
+    """Fit the raw step points, simulate MB and EB on `work`, write the profile and the schedule, print the
+    summary; the files written."""
+    from rich.console import Console
+
+    from phasecal.fitting.fit import fit_profile
+    from phasecal.fitting.profile import save_profile
+    from phasecal.scheduler.run import simulate
+
+    from .run_summary import print_summary, schedule_name, write_schedule
+
     console.print("fitting the step-cost model ...")
     profile = fit_profile([raw], command=" ".join(["phasecal", *sys.argv[1:]]))
     console.print(f"simulating MB and EB on {work.name} ...")
@@ -75,4 +104,4 @@ def run(
     profile_path = save_profile(profile, raw.with_name("profile.json"))
     schedule_path = write_schedule(report, raw.with_name(f"schedule_{schedule_name(workload)}.json"), workload)
     print_summary(profile, report, Console())
-    console.print(f"wrote {raw}, {profile_path}, {schedule_path} in {time.monotonic() - started:.0f} s")
+    return [raw, profile_path, schedule_path]

@@ -2,17 +2,13 @@
 
 from pathlib import Path
 
-import typer
 from synthetic_steps import TRUE_LINEAR, grid, write_raw
 from typer.testing import CliRunner
 
-from phasecal.commands.fit import fit, show
+from phasecal.cli import app
 from phasecal.fitting.external import import_paper_calibration
 from phasecal.fitting.profile import StepModel, load_profile, save_profile
 
-app = typer.Typer()
-app.command("fit")(fit)
-app.command("show")(show)
 runner = CliRunner()
 
 

@@ -3,10 +3,9 @@
 import json
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from phasecal.commands.probe import probe
+from phasecal.cli import app
 from phasecal.probes import step
 from phasecal.probes.suite import SuiteConfig, probe_modules, resolve_device, run_suite
 from phasecal.records import RunHeader, append_record, read_raw
@@ -123,21 +122,19 @@ def test_probe_modules_selects_in_order():
     assert [m.NAME for m in probe_modules("step")] == ["step"]
 
 
-def _app():
-    app = typer.Typer()
-    app.command()(probe)
-    return app
+def _probe(*args: str):
+    return CliRunner().invoke(app, ["probe", *args])
 
 
 def test_cli_runs_step_and_prints_the_raw_path(fast_suite, tmp_path):
-    result = CliRunner().invoke(_app(), ["--suite", "step", "--device", "cpu", "--out", str(tmp_path),
+    result = _probe(*["--suite", "step", "--device", "cpu", "--out", str(tmp_path),
                                          "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith("raw.jsonl")
 
 
 def test_cli_bad_input_exits_2_with_a_message(tmp_path):
-    result = CliRunner().invoke(_app(), ["--suite", "nope", "--out", str(tmp_path)])
+    result = _probe(*["--suite", "nope", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "unknown suite" in result.stderr
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import typer
-from nbclient.exceptions import CellExecutionError
 from typer.testing import CliRunner
 
-from phasecal.commands.report import report
+from phasecal.cli import app
+from phasecal.errors import RunFailed
 from phasecal.reports.run import NOTEBOOKS_DIR, execute_reports, notebook_sources
 
 PROBE_NOTEBOOK = """# ---
@@ -28,10 +27,8 @@ print("results at", os.environ["PHASECAL_RESULTS"])
 """
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.command()(report)
-    return app
+def _report(*args: str):
+    return CliRunner().invoke(app, ["report", *args])
 
 
 def test_shipped_notebooks_are_paired_sources():
@@ -62,13 +59,12 @@ def test_failing_cell_fails_the_run(tmp_path: Path):
     nbdir = tmp_path / "nb"
     nbdir.mkdir()
     (nbdir / "01_bad.py").write_text("# %%\nraise RuntimeError('figure broke')\n")
-    with pytest.raises(CellExecutionError, match="figure broke"):
+    with pytest.raises(RunFailed, match="01_bad.py failed .*RuntimeError: figure broke"):
         execute_reports(tmp_path, tmp_path / "html", notebooks_dir=nbdir)
 
 
 def test_cli_missing_results_exits_2(tmp_path: Path):
-    r = CliRunner().invoke(_app(), ["--results", str(tmp_path), "--results", str(tmp_path / "nope"),
-                                    "--out", str(tmp_path / "html")])
+    r = _report("--results", str(tmp_path), "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "html"))
     assert r.exit_code == 2
     assert "nope does not exist" in r.output
 

@@ -1,0 +1,135 @@
+"""What a profile must mean, beyond its form: a step model the simulator can run and that predicts a
+positive, finite time for every step on the profile's measured range.
+
+`fitting/profile.py` checks the form of every field (types, presence); this module checks that the
+numbers make sense together, so a profile with negative or astronomically large coefficients is
+refused when loaded instead of giving negative TTFTs or an all-NaN table with exit 0.
+
+The measured range is taken from the profile's fitted steps (largest prefill, decode count and decode
+context), else from the exclusive fit's sizes, else from typical engine limits; the check evaluates the
+model at both ends and the middle of that range, for pure prefill, pure decode and mixed steps, and at
+every fitted step. Every family here is affine in the features within a phase combination, up to the
+`mix` and roofline terms, so its extremes on the range lie at these corners.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .features import FEATURE_NAMES, StepFeatures, step_features
+from .predict import LINEAR_FAMILIES, PARAMETRIC_FAMILIES, phase_affine_time, predict_step_time
+from .profile import Profile, ProfileError, StepModel
+
+MAX_KV_TOKENS = 2**30  # the simulator keeps one Python int per KV block: 2^26 blocks of 16 is ~2.5 GiB
+MAX_BUDGET = 10**7
+
+_PHASE_AFFINE = ("alpha_p", "beta_p", "alpha_d", "beta_d")
+_LINEAR = ("intercept", "has_p", "has_d", *FEATURE_NAMES)
+# family -> (parameters it must have, parameters it may have)
+FAMILY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "phase_affine": (_PHASE_AFFINE, _PHASE_AFFINE),
+    "extended_linear": ((), _LINEAR),
+    "mixed_linear": ((), (*_LINEAR, "mix")),
+    "roofline": (("t_token", "knee_tokens"), ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq", "t_token",
+                                              "knee_tokens")),
+}
+assert set(FAMILY_PARAMS) == PARAMETRIC_FAMILIES | LINEAR_FAMILIES
+
+
+def _fail(where: str, field_path: str, msg: str):
+    raise ProfileError(f"{where}: field '{field_path}' {msg}")
+
+
+def measured_range(profile: Profile) -> tuple[int, int, int]:
+    """(largest prefill tokens, largest decode count, largest per-decode context) the profile was fitted on."""
+    pts = [p for p in profile.points if all(k in p for k in FEATURE_NAMES)]
+    if pts:
+        max_np = max(p["n_p"] for p in pts)
+        max_nd = max(p["n_d"] for p in pts)
+        ctx = [p["s_d"] / p["n_d"] for p in pts if p["n_d"] > 0]
+        return max(1, int(max_np)), max(1, int(max_nd)), max(1, int(max(ctx, default=4096)))
+    fit = profile.derived.get("exclusive_fit") if isinstance(profile.derived, dict) else None
+    eager = fit.get("eager") if isinstance(fit, dict) else None
+    sizes = eager.get("prefill_sizes") if isinstance(eager, dict) else None
+    counts = eager.get("decode_counts") if isinstance(eager, dict) else None
+
+    def largest(values, default: int) -> int:
+        ok = [v for v in values if isinstance(v, int | float) and math.isfinite(v) and v >= 1] \
+            if isinstance(values, list) else []
+        return int(min(max(ok), 10**7)) if ok else default
+
+    return largest(sizes, 2048), largest(counts, 256), 4096
+
+
+def probe_steps(profile: Profile, graph: bool = False) -> list[tuple[str, StepFeatures]]:
+    """Steps at both ends and the middle of the measured range, plus every fitted step, described."""
+    max_np, max_nd, max_ctx = measured_range(profile)
+    qs = sorted({1, max(1, max_np // 2), max_np})
+    ns = sorted({1, max(1, max_nd // 2), max_nd})
+    ctxs = sorted({1, max_ctx})
+    steps = []
+    for n in ns:
+        for ctx in ctxs:
+            steps.append((f"a decode of {n} sequences at context {ctx}", step_features([], [ctx] * n, graph)))
+    if not graph:
+        for q in qs:
+            steps.append((f"a prefill of {q} tokens", step_features([(q, 0)], [])))
+            for n in (ns[0], ns[-1]):
+                for ctx in ctxs:
+                    steps.append((f"a mixed step of {q} prefill tokens and {n} decodes at context {ctx}",
+                                  step_features([(q, 0)], [ctx] * n)))
+    for i, p in enumerate(profile.points):
+        if all(k in p for k in FEATURE_NAMES) and bool(p.get("graph")) == graph:
+            steps.append((f"fitted step points[{i}]", StepFeatures(*(float(p[k]) for k in FEATURE_NAMES), graph)))
+    return steps
+
+
+def check_step_model(model: StepModel, field_path: str, where: str) -> None:
+    """The family is one the simulator runs, with the parameters that family needs and no others."""
+    if model.family not in FAMILY_PARAMS:
+        _fail(where, f"{field_path}.family", f"is {model.family!r}, not a family this phasecal runs "
+                                             f"(known: {', '.join(sorted(FAMILY_PARAMS))})")
+    required, allowed = FAMILY_PARAMS[model.family]
+    for k in required:
+        if k not in model.params:
+            _fail(where, f"{field_path}.params.{k}", f"is missing (the {model.family} family needs it)")
+    for k in model.params:
+        if k not in allowed:
+            _fail(where, f"{field_path}.params.{k}", f"is not a parameter of the {model.family} family "
+                                                     f"(known: {', '.join(allowed)})")
+
+
+def _check_positive(where: str, field_path: str, time_of, steps) -> None:
+    for desc, f in steps:
+        t = time_of(f)
+        if not (math.isfinite(t) and t > 0):
+            _fail(where, field_path, f"predicts a step time of {t!r} s for {desc}, inside the profile's measured "
+                                     "range; a step takes a positive, finite time: refit with `phasecal fit`")
+
+
+def check_meaning(profile: Profile, where: str) -> None:
+    """Raise ProfileError naming the field if the profile cannot drive the simulator sensibly."""
+    if "kv_capacity_tokens" in profile.derived:
+        kv = profile.derived["kv_capacity_tokens"]
+        if isinstance(kv, bool) or not isinstance(kv, int | float) or not (1 <= kv <= MAX_KV_TOKENS) \
+                or kv != int(kv):
+            _fail(where, "derived.kv_capacity_tokens", f"must be a whole number of tokens in [1, {MAX_KV_TOKENS:,}] "
+                                                       f"(leave it out for the simulator's default), got {kv!r}")
+    if profile.mixed is not None:
+        budget = profile.mixed.budget
+        if isinstance(budget, bool) or not isinstance(budget, int | float) or budget != int(budget) \
+                or not 1 <= budget <= MAX_BUDGET:
+            _fail(where, "mixed.budget", f"must be a whole number of tokens in [1, {MAX_BUDGET:,}], got {budget!r}")
+        for r in (i / 100 for i in range(101)):
+            if not (math.isfinite(profile.mixed.beta_mb(r)) and profile.mixed.beta_mb(r) > 0):
+                _fail(where, "mixed", f"gives beta_MB(r={r:.2f}) = {profile.mixed.beta_mb(r)!r} s/token; a mixed "
+                                      "step's cost per token is positive and finite: refit with `phasecal fit`")
+    for name in ("step_model", "graph_step_model"):
+        model = getattr(profile, name)
+        if model is not None:
+            check_step_model(model, name, where)
+            _check_positive(where, f"{name}.params", lambda f, m=model: predict_step_time(m, f),
+                            probe_steps(profile, graph=name == "graph_step_model"))
+    for mode, costs in profile.exclusive.items():
+        _check_positive(where, f"exclusive.{mode}", lambda f, c=costs: phase_affine_time(c, f),
+                        probe_steps(profile, graph=True)[:1] + [("a prefill of 1 token", step_features([(1, 0)], []))])
