@@ -75,7 +75,7 @@ def test_probe_refuses_a_budget_that_is_not_a_positive_number(tmp_path, value):
     ("512/512:rate=-2", ["rate=-2", "out of range"]), ("512/512:n=0", ["n=0", "out of range"]),
     ("512/512:n=100000000", ["n=100000000", "out of range"]), ("512/512:c=0", ["c=0"]),
     ("512/512:jitter=nan", ["jitter=nan"]), ("512/512:jitter=1", ["jitter=1"]), ("512/512:n=1.5", ["n='1.5'"]),
-    ("0/512:c=1", ["lengths"]), ("512/512:c=4:rate=2", ["not both"]), ("azure_conv:n=-3", ["n=-3"]),
+    ("0/512:c=1", ["lengths"]), ("512/512:c=4:rate=2", ["not several"]), ("512/512:load=nan", ["load=nan"]), ("azure_conv:n=-3", ["n=-3"]),
 ])
 def test_simulate_refuses_bad_workload_numbers(tmp_path, spec, words):
     assert_refused(phasecal("simulate", "-p", CPU_PROFILE, "-w", spec), *words)
