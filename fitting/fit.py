@@ -46,10 +46,12 @@ def read_steps(raw_paths: Sequence[Path]) -> tuple[RunHeader, list[MeasuredStep]
     sources = []
     for path in map(Path, raw_paths):
         head, points = read_raw(path)
-        mine = [p for p in points if p.probe == "step"]
+        steps_here = [p for p in points if p.probe == "step"]
+        mine = [p for p in steps_here if "flagged" not in p.extra]  # e.g. a graph that failed its check
         sources.append({"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                         "command": head.command, "started": head.started, "step_points": len(mine),
-                        "throttled_step_points": sum(p.throttled for p in mine)})
+                        "throttled_step_points": sum(p.throttled for p in mine),
+                        "flagged_step_points_left_out": len(steps_here) - len(mine)})
         if not mine:
             continue
         if header is None:

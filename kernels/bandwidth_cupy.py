@@ -147,9 +147,22 @@ def _as_cupy(t: torch.Tensor):
     return cupy.from_dlpack(t.view(torch.int16) if t.element_size() == 2 else t)
 
 
-def default_blocks(device: torch.device) -> int:
-    """Blocks of the grid-stride loop: enough for full occupancy (2048 threads per SM)."""
-    return parallel_units(device) * (2048 // THREADS)
+@cache
+def blocks_per_sm(op: str, dtype: torch.dtype, device_index: int) -> int:
+    """Blocks of THREADS that one SM holds at once for this compiled kernel (its registers and shared
+    memory decide: the driver's occupancy calculator), at least 1."""
+    import cupy
+
+    with cupy.cuda.Device(device_index):
+        function = _kernel(op, dtype).kernel.ptr
+        return max(1, cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(function, THREADS, 0))
+
+
+def default_blocks(op: str, dtype: torch.dtype, device: torch.device) -> int:
+    """Blocks of the grid-stride loop: one full wave, every SM at the kernel's occupancy. A grid sized
+    for more blocks per SM than fit would run a second, partial wave of the remainder."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return parallel_units(device) * blocks_per_sm(op, dtype, index)
 
 
 def _launch(op: str, tensors: list[torch.Tensor], scalars: tuple, n: int, blocks: int | None) -> None:
@@ -164,7 +177,7 @@ def _launch(op: str, tensors: list[torch.Tensor], scalars: tuple, n: int, blocks
         require(t.is_contiguous() and t.data_ptr() % 16 == 0, "tensors must be contiguous and 16-byte aligned")
     if n == 0:
         return
-    blocks = blocks or default_blocks(first.device)
+    blocks = blocks or default_blocks(op, first.dtype, first.device)
     blocks = max(1, min(blocks, -(-n // THREADS)))
     with cupy_on_torch_stream(first.device):
         args = (*[_as_cupy(t) for t in tensors], *[np.float32(s) for s in scalars], np.int64(n))

@@ -22,6 +22,7 @@ def _empty_kernel():
 
 def launch_empty_triton(programs: int = 1) -> None:
     """Launch the empty Triton kernel over `programs` programs (through Triton's Python launcher)."""
+    require(programs >= 1, f"programs must be >= 1, got {programs}")
     _empty_kernel[(programs,)]()
 
 

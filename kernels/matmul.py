@@ -2,7 +2,8 @@
 beside torch/cuBLAS: C = A @ B with fp32 accumulation, output in A's dtype.
 
 On a GPU the wrapper autotunes over a few tile configurations (keyed on N, K and M rounded up to a
-power of two, so a step's token count does not retune every call); under the interpreter it runs one
+power of two, so a step's token count does not retune every call; `prune_for_m` keeps the tiles that
+fit M, narrow-N ones for decode-sized M <= 16); under the interpreter it runs one
 small fixed configuration in fp32 (the interpreter cannot time configurations and is wrong on bf16).
 Order as the Triton tutorials: kernel, thin wrapper, torch reference.
 """
@@ -63,11 +64,29 @@ def _matmul_kernel(
 
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_stages, num_warps): the Triton tutorial's CUDA set plus small-M tiles
-# for decode-sized steps.
+# for prefill chunks of a few dozen tokens.
 _TILES = [
     (128, 256, 64, 3, 8), (128, 128, 64, 4, 8), (64, 256, 32, 4, 4), (128, 128, 32, 4, 4),
-    (128, 64, 32, 4, 4), (64, 128, 32, 4, 4), (64, 64, 64, 4, 4), (32, 64, 128, 4, 4), (16, 128, 128, 4, 4),
+    (128, 64, 32, 4, 4), (64, 128, 32, 4, 4), (64, 64, 64, 4, 4), (32, 64, 128, 4, 4),
 ]
+# Decode steps (M <= 16 tokens) read the whole weight for a 16-row tile: the work is the weight's bytes,
+# so what counts is how many SMs read it. Narrow N tiles give 4096-wide layers 128-256 programs for
+# 132 SMs (a 128-wide tile gives 32), with deep pipelines and long K tiles to keep loads in flight.
+_DECODE_TILES = [
+    (16, 128, 128, 4, 4), (16, 64, 128, 5, 4), (16, 64, 256, 4, 4), (16, 32, 256, 4, 4), (16, 32, 128, 6, 2),
+    (16, 16, 256, 5, 2),
+]
+
+
+def prune_for_m(configs, named_args, **kwargs):
+    """Autotune prune filter: for M <= 16 only the 16-row decode tiles, above it the tiles no taller
+    than M (rounded up to a power of two): a taller tile computes rows that do not exist."""
+    m = named_args["M_BUCKET"]
+    if m <= 16:
+        kept = [c for c in configs if c.kwargs["BLOCK_M"] == 16]
+    else:
+        kept = [c for c in configs if 16 < c.kwargs["BLOCK_M"] <= m]
+    return kept or configs
 
 
 @cache
@@ -75,9 +94,10 @@ def _autotuned_kernel():
     """Built on first GPU use: the autotuner wants the GPU driver, which a CPU machine lacks."""
     configs = [
         triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8}, num_stages=s, num_warps=w)
-        for bm, bn, bk, s, w in _TILES
+        for bm, bn, bk, s, w in _TILES + _DECODE_TILES
     ]
-    return triton.autotune(configs=configs, key=["M_BUCKET", "N", "K"])(_matmul_kernel)
+    return triton.autotune(configs=configs, key=["M_BUCKET", "N", "K"],
+                           prune_configs_by={"early_config_prune": prune_for_m})(_matmul_kernel)
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,13 @@
 """A synthetic decoder-only model: real shapes from the catalog, random weights, a paged KV cache.
 
 It runs one serving step for any batch of prefill chunks and decodes, as an engine would: embed,
-per layer RMSNorm, QKV projection, (Qwen3) q/k norm, neox rotary, KV-cache write, paged attention,
-output projection, SiLU-gated MLP, then the LM head on each sequence's last token. The probes time
-it; the executed scheduler runs it. Attention goes through the Triton kernel on CUDA and through
-torch SDPA on the CPU (`attention="torch"|"triton"`).
+per layer RMSNorm (+ residual), QKV projection, (Qwen3) q/k norm, neox rotary, KV-cache write, paged
+attention, output projection, SiLU-gated MLP, then the LM head on each sequence's last token. The
+probes time it; the executed scheduler runs it. Two backends run the glue around the GEMMs (which are
+torch's, i.e. cuBLAS, in both): `triton`, the kernels of step_ops.py and attention*.py as a serving
+engine runs its own fused glue (the default on a GPU), and `torch`, their torch references (the
+default on a CPU, where Triton would only be its interpreter). Pure-decode steps go to the split-KV
+decode kernel, other steps to the unified kernel.
 """
 
 from __future__ import annotations
@@ -12,9 +15,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
+from . import step_ops
+from .attention import decode_attention, paged_attention_ref, unified_attention
 from .catalog import ModelShape
+
+BACKENDS = ("torch", "triton")
+EPS = 1e-6
+
+
+def default_backend(device: str | torch.device) -> str:
+    """`triton` on a GPU, `torch` elsewhere (the interpreter would time Python, not kernels)."""
+    return "triton" if torch.device(device).type == "cuda" else "torch"
 
 
 @dataclass
@@ -47,6 +59,8 @@ class StepInputs:
     last_token: torch.Tensor  # [S] index of each sequence's last new token
     chunks: list[SeqChunk]
     max_query_len: int  # longest chunk of the step: picks the attention kernel's tile size
+    max_seq_len: int  # longest sequence: the keys the decode kernel's splits cover
+    pure_decode: bool  # one new token per sequence: the split-KV decode kernel runs the attention
 
 
 def probe_chunks(prefill: list[tuple[int, int]], decode: list[int], block_size: int,
@@ -71,13 +85,12 @@ class SyntheticModel:
     """Random-weight model of a catalog shape with a paged KV cache; see the module docstring."""
 
     def __init__(self, shape: ModelShape, device: str = "cpu", dtype: torch.dtype = torch.float32,
-                 num_blocks: int = 256, block_size: int = 16, seed: int = 0, attention: str | None = None):
-        if attention is None:
-            attention = "triton" if str(device).startswith("cuda") else "torch"
-        if attention not in ("torch", "triton"):
-            raise ValueError(f"attention must be 'torch' or 'triton', got {attention!r}")
+                 num_blocks: int = 256, block_size: int = 16, seed: int = 0, backend: str | None = None):
+        backend = default_backend(device) if backend is None else backend
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.shape, self.device, self.dtype = shape, torch.device(device), dtype
-        self.block_size, self.num_blocks, self.attention = block_size, num_blocks, attention
+        self.block_size, self.num_blocks, self.backend = block_size, num_blocks, backend
         # drawn on the target device: generating 8B weights and a GPU-sized cache on the host and
         # copying them over would take minutes
         g = torch.Generator(device=self.device).manual_seed(seed)
@@ -106,8 +119,6 @@ class SyntheticModel:
         cache_shape = (num_blocks, block_size, s.num_kv_heads, s.head_dim)
         self.k_cache = [randn(*cache_shape) for _ in range(s.num_layers)]
         self.v_cache = [randn(*cache_shape) for _ in range(s.num_layers)]
-        inv_freq = 1.0 / (s.rope_theta ** (torch.arange(0, s.head_dim, 2, dtype=torch.float32) / s.head_dim))
-        self.inv_freq = inv_freq.to(self.device)
 
     @property
     def kv_capacity_tokens(self) -> int:
@@ -140,6 +151,8 @@ class SyntheticModel:
             last_token=(torch.tensor(qsl[1:], dtype=torch.long) - 1).to(dev),
             chunks=chunks,
             max_query_len=max(ch.num_new for ch in chunks),
+            max_seq_len=max(ch.seq_len for ch in chunks),
+            pure_decode=all(ch.num_new == 1 for ch in chunks),
         )
 
     @torch.inference_mode()
@@ -157,81 +170,62 @@ class SyntheticModel:
     @torch.inference_mode()
     def logits(self, inp: StepInputs) -> torch.Tensor:
         """LM-head logits of each sequence's last new token, [S, vocab]."""
-        s = self.shape
+        s, ops = self.shape, _OPS[self.backend]
         h = self.embed[inp.input_ids]
         residual = None
         for i, lw in enumerate(self.layers):
-            h, residual = _add_rms_norm(h, residual, lw["input_norm"])
+            h, residual = ops.rms_norm(h, lw["input_norm"], EPS, residual)
             q, k, v = (h @ lw["qkv_proj"].T).split([s.q_size, s.kv_size, s.kv_size], dim=-1)
             q = q.view(-1, s.num_heads, s.head_dim)
             k = k.view(-1, s.num_kv_heads, s.head_dim)
             v = v.view(-1, s.num_kv_heads, s.head_dim)
             if s.qk_norm:
-                q = F.rms_norm(q, (s.head_dim,), lw["q_norm"], 1e-6)
-                k = F.rms_norm(k, (s.head_dim,), lw["k_norm"], 1e-6)
-            q, k = _rope_neox(q, inp.positions, self.inv_freq), _rope_neox(k, inp.positions, self.inv_freq)
-            self._write_kv(i, k, v, inp.slot_mapping)
+                q, _ = ops.rms_norm(q, lw["q_norm"], EPS)
+                k, _ = ops.rms_norm(k, lw["k_norm"], EPS)
+            q, k = ops.rotary_embedding(inp.positions, q, k, s.head_dim, s.rope_theta)
+            ops.write_kv_cache(k, v, self.k_cache[i], self.v_cache[i], inp.slot_mapping)
             o = self._attention(i, q, inp)
             h = o.reshape(-1, s.q_size) @ lw["o_proj"].T
-            h, residual = _add_rms_norm(h, residual, lw["post_norm"])
-            gate, up = (h @ lw["gate_up_proj"].T).chunk(2, dim=-1)
-            h = (F.silu(gate) * up) @ lw["down_proj"].T
-        h, _ = _add_rms_norm(h[inp.last_token], residual[inp.last_token], self.final_norm)
+            h, residual = ops.rms_norm(h, lw["post_norm"], EPS, residual)
+            h = ops.silu_and_mul(h @ lw["gate_up_proj"].T) @ lw["down_proj"].T
+        h, _ = ops.rms_norm(h[inp.last_token], self.final_norm, EPS, residual[inp.last_token])
         return h @ self.lm_head.T
 
-    def _write_kv(self, layer: int, k: torch.Tensor, v: torch.Tensor, slots: torch.Tensor) -> None:
-        flat = (self.num_blocks * self.block_size, self.shape.num_kv_heads, self.shape.head_dim)
-        self.k_cache[layer].view(flat).index_copy_(0, slots, k)
-        self.v_cache[layer].view(flat).index_copy_(0, slots, v)
-
     def _attention(self, layer: int, q: torch.Tensor, inp: StepInputs) -> torch.Tensor:
-        args = (q, self.k_cache[layer], self.v_cache[layer], inp.query_start_loc, inp.seq_lens, inp.block_tables)
-        if self.attention == "triton":
-            from .attention import unified_attention
+        caches = (self.k_cache[layer], self.v_cache[layer])
+        if self.backend == "torch":
+            return paged_attention_ref(q, *caches, inp.query_start_loc, inp.seq_lens, inp.block_tables)
+        if inp.pure_decode:  # one query per sequence: split the keys so that small batches fill the GPU
+            return decode_attention(q, *caches, inp.seq_lens, inp.block_tables, max_seq_len=inp.max_seq_len)
+        return unified_attention(q, *caches, inp.query_start_loc, inp.seq_lens, inp.block_tables,
+                                 max_query_len=inp.max_query_len)
 
-            return unified_attention(*args, max_query_len=inp.max_query_len)
-        return torch_paged_attention(*args, chunks=inp.chunks)
+    def warmup(self) -> None:
+        """Run one step of each kind a run can meet (prefill, mixed, decode with and without split
+        keys), so that every kernel variant is compiled (and, on a GPU, autotuned) before timing.
+
+        Every sequence's table lists page 0 again and again: the steps only write garbage into it.
+        """
+        def chunk(cached: int, new: int) -> SeqChunk:
+            return SeqChunk(cached, new, [0] * -(-(cached + new) // self.block_size))
+
+        long = max(1, min(self.kv_capacity_tokens, 4096) - 1)  # > 256 keys: the decode kernel splits them
+        for chunks in ([chunk(0, 2)], [chunk(0, 2), chunk(2, 1)], [chunk(2, 1)], [chunk(long, 1)]):
+            self.forward(chunks)
 
 
-def _add_rms_norm(x: torch.Tensor, residual: torch.Tensor | None, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    residual = x if residual is None else x + residual
-    return F.rms_norm(residual, (residual.shape[-1],), w, 1e-6), residual
+@dataclass(frozen=True)
+class StepOps:
+    """The glue of a step, one implementation per backend (the torch ones are the Triton ones' references)."""
+
+    rms_norm: object
+    rotary_embedding: object
+    silu_and_mul: object
+    write_kv_cache: object
 
 
-def _rope_neox(x: torch.Tensor, positions: torch.Tensor, inv_freq: torch.Tensor) -> torch.Tensor:
-    freqs = positions.float()[:, None] * inv_freq[None, :]
-    cos, sin = freqs.cos()[:, None, :].to(x.dtype), freqs.sin()[:, None, :].to(x.dtype)
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
-
-
-def torch_paged_attention(q, k_cache, v_cache, query_start_loc, seq_lens, block_tables, chunks):
-    """Paged attention through torch SDPA: decodes batched (padded, masked), prefill chunks one by one."""
-    out = torch.empty_like(q)
-    bs, gqa = k_cache.shape[1], q.shape[1] // k_cache.shape[2]
-    decode = [i for i, ch in enumerate(chunks) if ch.num_new == 1 and ch.num_cached > 0]
-    prefill = [i for i, ch in enumerate(chunks) if not (ch.num_new == 1 and ch.num_cached > 0)]
-    if decode:
-        idx = torch.tensor(decode, device=q.device)
-        max_len = max(chunks[i].seq_len for i in decode)
-        tables = block_tables[idx, : -(-max_len // bs)]
-        flat = tables.flatten()  # index_select beats advanced indexing ~2x on the CPU
-        k = k_cache.index_select(0, flat).view(len(decode), -1, *k_cache.shape[2:])[:, :max_len]  # [B, L, kvh, d]
-        v = v_cache.index_select(0, flat).view(len(decode), -1, *v_cache.shape[2:])[:, :max_len]
-        mask = torch.arange(max_len, device=q.device)[None, :] < seq_lens[idx][:, None]
-        qd = q[query_start_loc[idx].long()]  # [B, h, d]
-        o = F.scaled_dot_product_attention(qd[:, :, None], k.transpose(1, 2), v.transpose(1, 2),
-                                           attn_mask=mask[:, None, None, :], enable_gqa=gqa > 1)
-        out[query_start_loc[idx].long()] = o[:, :, 0]
-    for i in prefill:
-        ch = chunks[i]
-        start = int(query_start_loc[i])
-        table = block_tables[i, : -(-ch.seq_len // bs)]
-        k = k_cache.index_select(0, table).flatten(0, 1)[: ch.seq_len].transpose(0, 1)  # [kvh, L, d]
-        v = v_cache.index_select(0, table).flatten(0, 1)[: ch.seq_len].transpose(0, 1)
-        qi = q[start : start + ch.num_new].transpose(0, 1)  # [h, q, d]
-        pos_q = torch.arange(ch.num_cached, ch.seq_len, device=q.device)
-        mask = torch.arange(ch.seq_len, device=q.device)[None, :] <= pos_q[:, None]
-        o = F.scaled_dot_product_attention(qi, k, v, attn_mask=mask, enable_gqa=gqa > 1)
-        out[start : start + ch.num_new] = o.transpose(0, 1)
-    return out
+_OPS = {
+    "triton": StepOps(step_ops.rms_norm, step_ops.rotary_embedding, step_ops.silu_and_mul, step_ops.write_kv_cache),
+    "torch": StepOps(step_ops.rms_norm_ref, step_ops.rotary_embedding_ref, step_ops.silu_and_mul_ref,
+                     step_ops.write_kv_cache_ref),
+}

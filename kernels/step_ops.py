@@ -251,14 +251,13 @@ def rms_norm_ref(x, weight, eps, residual=None):
     """Reference of `rms_norm`: same rounding points, fp32 math."""
     if residual is not None:
         x = (x.float() + residual.float()).to(x.dtype)
-    xf = x.float()
-    out = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * weight.float()
+    out = torch.nn.functional.rms_norm(x.float(), (x.shape[-1],), weight.float(), eps)
     return out.to(x.dtype), x
 
 
 def rotary_embedding_ref(positions, q, k, head_dim, theta):
     """Reference of `rotary_embedding` (neox halves), fp32 math."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=q.device) / head_dim))
+    inv_freq = _inv_freq(head_dim, float(theta), str(q.device))
     angle = positions.float()[:, None] * inv_freq[None, :]
     cos, sin = angle.cos()[:, None, :], angle.sin()[:, None, :]
 

@@ -103,7 +103,7 @@ def _call(ctx: ProbeContext, params: dict, pool: KVPool):
     import torch
 
     from phasecal.kernels import attention as att
-    from phasecal.kernels.model import probe_chunks, torch_paged_attention
+    from phasecal.kernels.model import probe_chunks
 
     dtype = torch_dtype(params["dtype"])
     prefill = [tuple(x) for x in params["prefill"]]
@@ -111,7 +111,7 @@ def _call(ctx: ProbeContext, params: dict, pool: KVPool):
     k, v, impl = pool.k, pool.v, params["impl"]
     b = _batch(ctx, chunks, dtype)
     if impl == "torch_paged":
-        return lambda: torch_paged_attention(b["q"], k, v, b["qsl"], b["seq_lens"], b["tables"], chunks=chunks)
+        return lambda: att.paged_attention_ref(b["q"], k, v, b["qsl"], b["seq_lens"], b["tables"])
     if impl == "torch_sdpa":  # one contiguous causal sequence, torch's fused (flash) kernel
         (q_len, _), s = prefill[0], ctx.shape
         qs = torch.randn(1, s.num_heads, q_len, s.head_dim, device=ctx.device, dtype=dtype)

@@ -16,6 +16,7 @@ import numpy as np
 
 from phasecal.point_params import BandwidthParams, BandwidthRates
 from phasecal.probes.context import Plan, PlannedPoint, ProbeContext, point_rule, to_record, torch_dtype
+from phasecal.probes.fingerprint import cache_bytes as fingerprint_cache_bytes
 from phasecal.records import PointRecord
 
 NAME = "bandwidth"
@@ -26,9 +27,7 @@ MiB = 1024**2
 
 def cache_bytes(ctx: ProbeContext) -> int:
     """The cache the sweep straddles: L2 on a GPU, the last-level cache on a CPU."""
-    fp = ctx.fingerprint
-    llc = fp.get("l2_bytes") if ctx.is_cuda else fp.get("l3_bytes") or fp.get("l2_bytes")
-    return llc or 32 * MiB
+    return fingerprint_cache_bytes(ctx.fingerprint, ctx.is_cuda)
 
 
 def working_sets(ctx: ProbeContext) -> list[int]:

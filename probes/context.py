@@ -40,6 +40,7 @@ class ProbeContext:
     quick: bool = False
     dtype: object = None  # torch dtype of activations and weights: bf16 on GPU, fp32 on CPU
     deadline: float | None = None  # time.monotonic() after which no new point starts
+    backend: str = "torch"  # the synthetic model's glue kernels: "triton" (GPU default) or "torch" (CPU)
 
     @property
     def is_cuda(self) -> bool:

@@ -11,6 +11,16 @@ from pathlib import Path
 from phasecal.probes.nvml import NvmlSource
 from phasecal.probes.peaks import datasheet_peaks
 
+# A cache size for a device whose fingerprint has none: more than the L2 of any GPU phasecal knows (H100,
+# H200: 50 MiB) and than most CPUs' L3, so a flush of twice it still evicts.
+UNKNOWN_CACHE_BYTES = 64 * 1024**2
+
+
+def cache_bytes(fingerprint: dict, is_cuda: bool) -> int:
+    """The cache a working set must exceed to miss: L2 on a GPU, the last-level cache on a CPU."""
+    llc = fingerprint.get("l2_bytes") if is_cuda else fingerprint.get("l3_bytes") or fingerprint.get("l2_bytes")
+    return llc or UNKNOWN_CACHE_BYTES
+
 
 def slugify(text: str) -> str:
     """Lower-case, runs of non-alphanumerics to one '-': 'NVIDIA H200' -> 'nvidia-h200'."""

@@ -81,6 +81,17 @@ def resolve_device(name: str):
     return device
 
 
+def select_device(name: str):
+    """`resolve_device`, then make a GPU the current CUDA device: torch's events, streams, the spin
+    kernel of a hold and Triton's and CuPy's launches go to the current device, not to the tensor's."""
+    import torch
+
+    device = resolve_device(name)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
+
+
 def default_threads() -> int:
     """All cores but one (the host side and the rest of the machine keep one), at least one."""
     return max(1, (os.cpu_count() or 1) - 1)
@@ -109,7 +120,9 @@ def _check_resumable(path: Path, header: RunHeader) -> None:
         mismatches.append(f"device {old.device.get('name')!r} vs {header.device.get('name')!r}")
     if (old.model or {}).get("name") != (header.model or {}).get("name"):
         mismatches.append(f"model {(old.model or {}).get('name')!r} vs {(header.model or {}).get('name')!r}")
-    for k in ("dtype", "threads", "clock"):
+    for k in ("dtype", "threads", "clock", "backend"):
+        if k == "backend" and k not in old.settings:
+            continue  # a header from before the model had backends: nothing recorded to compare
         if old.settings.get(k) != header.settings.get(k):
             mismatches.append(f"{k} {old.settings.get(k)!r} vs {header.settings.get(k)!r}")
     if mismatches:
@@ -167,8 +180,9 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
 
     from phasecal.kernels._common import keep_freed_memory
     from phasecal.kernels.catalog import get_model_shape
+    from phasecal.kernels.model import default_backend
     from phasecal.probes.context import ProbeContext
-    from phasecal.probes.fingerprint import device_fingerprint
+    from phasecal.probes.fingerprint import cache_bytes, device_fingerprint
     from phasecal.probes.nvml import open_nvml
     from phasecal.probes.timing import Timer
 
@@ -179,7 +193,7 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
         raise ValueError(f"--budget-minutes must be a positive number of minutes, got {config.budget_minutes}")
     if config.threads is not None and config.threads < 1:
         raise ValueError(f"threads must be >= 1, got {config.threads}")
-    device = resolve_device(config.device)
+    device = select_device(config.device)
     shape = get_model_shape(DEFAULT_MODELS[device.type] if config.model == "auto" else config.model)
     console = console or Console(stderr=True)
     threads = config.threads or default_threads()
@@ -191,17 +205,18 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
     fp["threads"] = threads
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     rule = stop_rule(device.type, config.quick)
-    llc = fp.get("l2_bytes") if device.type == "cuda" else fp.get("l3_bytes") or fp.get("l2_bytes")
     # one CPU thread: time the thread's CPU time, robust to other processes on a shared machine
     cpu_clock = "thread" if device.type == "cpu" and threads == 1 else "wall"
-    timer = Timer(device, nvml, flush_bytes=2 * (llc or 64 * 1024**2), cpu_clock=cpu_clock)
+    timer = Timer(device, nvml, flush_bytes=2 * cache_bytes(fp, device.type == "cuda"), cpu_clock=cpu_clock)
+    backend = default_backend(device)
     start = time.monotonic()
     deadline = start + 60 * config.budget_minutes if config.budget_minutes else None
     ctx = ProbeContext(device=device, timer=timer, rule=rule, shape=shape, nvml=nvml, fingerprint=fp,
-                       quick=config.quick, dtype=dtype, deadline=deadline)
+                       quick=config.quick, dtype=dtype, deadline=deadline, backend=backend)
 
     path = raw_path_for(config.out_dir, fp["slug"], shape.name)
     settings = {"suite": config.suite, "quick": config.quick, "dtype": str(dtype).removeprefix("torch."),
+                "backend": backend,
                 "threads": threads, "clock": "cuda events" if device.type == "cuda" else cpu_clock,
                 "stop_rule": asdict(rule), "malloc": malloc, "budget_minutes": config.budget_minutes,
                 "nvml": "available" if nvml.available else f"unavailable: {nvml.reason}"}

@@ -6,7 +6,9 @@ the CPU time of the thread that does the work, equal to wall time on an idle mac
 the time other processes take the core away (a shared 2-core machine otherwise doubles samples).
 Warm-up runs first so compilation, autotuning and lazy loading stay out of the samples.
 Optional per sample, outside the timed region:
-- a cold-L2 flush (write a buffer larger than the last-level cache, as `triton.testing.do_bench` does);
+- a cold-L2 flush: write a buffer larger than the last-level cache (as `triton.testing.do_bench`
+  does), then read it, so the cache holds clean lines: a write alone leaves up to a cache of dirty
+  lines that the timed kernel would pay to write back;
 - a stream hold (a GPU spin kernel, like nvbench's blocking kernel) so that all launches of the
   timed function are queued before the start event fires: the sample is then device time only,
   without the host's launch gaps. Leave it off where host overhead is part of what is measured
@@ -111,8 +113,9 @@ class Timer:
         self._cycles_per_s: float | None = None
 
     # --- per-sample helpers -------------------------------------------------------------------
-    def flush(self) -> None:
-        """Evict the last-level cache by writing a buffer larger than it (cold-L2 samples)."""
+    def flush(self):
+        """Evict the last-level cache (cold-L2 samples): write a buffer larger than it, then read it
+        back so that what stays cached is clean. Returns the read's sum (a 0-d tensor, not synced)."""
         import torch
 
         if self.flush_bytes <= 0:
@@ -120,6 +123,7 @@ class Timer:
         if self._flush_buf is None:
             self._flush_buf = torch.empty(self.flush_bytes, dtype=torch.uint8, device=self.device)
         self._flush_buf.fill_(np.random.randint(1, 255))
+        return self._flush_buf.sum(dtype=torch.int64)
 
     def _spin_cycles_per_s(self) -> float:
         """GPU clock cycles per second of `torch.cuda._sleep`, measured once with events."""

@@ -54,16 +54,14 @@ class ExecutedExecutor:
             name = settings.get("dtype")
             dtype = getattr(torch, name) if isinstance(name, str) and hasattr(torch, name) else (
                 torch.float32 if on_cpu else torch.bfloat16)
+        if self.device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(self.device))  # launches and syncs go to this GPU, not GPU 0
         self.model = SyntheticModel(get_model_shape(catalog_name(profile)), device=self.device, dtype=dtype,
-                                    num_blocks=config.num_blocks, block_size=config.block_size, seed=seed)
+                                    num_blocks=config.num_blocks, block_size=config.block_size, seed=seed,
+                                    backend=settings.get("backend"))  # what measured the profile's points
         self.step_times: list[float] = []
-        n = min(config.num_blocks, 4)
-        if warmup and n * config.block_size >= 2:  # keep compilation and lazy set-up out of the measured steps
-            q, table = min(32, n * config.block_size - 1), list(range(n))
-            prefill, decode = SeqChunk(0, q, table), SeqChunk(q, 1, table)
-            for batch in ([prefill], [decode], [prefill, decode]):
-                for _ in range(2):  # prefill, decode and mixed kernels may each compile on first use
-                    self.model.forward(batch)
+        if warmup:  # every kernel variant compiled (and autotuned) before the first measured step
+            self.model.warmup()
 
     def step(self, batch: Batch, st: SchedulerState) -> float:
         chunks = [self._chunk(r.num_computed, q, st.kv.table(r)) for r, q in batch.prefill]

@@ -29,8 +29,12 @@ def _record(self, *args, grid, warmup, **kwargs):
 
 
 def _record_autotuned(self, *args, **kwargs):
+    """Every configuration the autotuner would time for this call, after its prune filter."""
     kwargs.pop("grid", None)
-    for config in self.configs[:2]:  # the two largest tiles
+    configs = self.configs
+    if self.early_config_prune:
+        configs = self.early_config_prune(configs, dict(zip(self.arg_names, args, strict=False)), **kwargs)
+    for config in configs:
         cfg = dict(config.all_kwargs())
         _launches.append((self.fn, args, {**kwargs, **cfg}))
 
@@ -82,7 +86,8 @@ def exercise_wrappers() -> None:
                       (bandwidth.stream_read, (x,)), (bandwidth.stream_write, (x, 1.0))):
         fn(*fargs)
     launch.launch_empty_triton()
-    matmul.matmul(x[:, :256], torch.randn(256, 512, **bf16))
+    matmul.matmul(x[:, :256], torch.randn(256, 512, **bf16))  # M = 4: the decode tiles
+    matmul.matmul(torch.randn(64, 256, **bf16), torch.randn(256, 512, **bf16))
 
 
 def main() -> int:
@@ -93,13 +98,14 @@ def main() -> int:
     seen = set()
     for fn, args, kwargs in _launches:
         signature, constexprs, options = _signature(fn, args, kwargs)
-        key = (fn.__name__, tuple(sorted(signature.items())), tuple(sorted(map(str, constexprs.items()))))
+        key = (fn.__name__, tuple(sorted(signature.items())), tuple(sorted(map(str, constexprs.items()))),
+               tuple(sorted(options.items())))
         if key in seen:
             continue
         seen.add(key)
         start = time.perf_counter()
         triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constexprs), target=target, options=options)
-        print(f"sm_90 {fn.__name__:28s} {time.perf_counter() - start:5.1f}s  {constexprs}", flush=True)
+        print(f"sm_90 {fn.__name__:28s} {time.perf_counter() - start:5.1f}s  {constexprs} {options}", flush=True)
     return 0
 
 

@@ -64,9 +64,10 @@ def test_bad_inputs_raise_clear_errors(device):
         launch_empty_cupy(device="cpu")
 
 
-def test_triton_empty_kernel_launches(device):
-    launch_empty_triton()
-    launch_empty_triton(programs=4)
+def test_triton_empty_kernel_launches_and_refuses_an_empty_grid(device):
+    assert launch_empty_triton() is None and launch_empty_triton(programs=4) is None
+    with pytest.raises(ValueError, match="programs must be >= 1"):
+        launch_empty_triton(programs=0)
 
 
 def test_cupy_source_compiles_to_vector_ptx():
@@ -103,6 +104,43 @@ def test_cupy_on_side_stream_and_few_blocks():
         launch_empty_cupy()
     stream.synchronize()
     torch.testing.assert_close(out.float(), bandwidth.stream_triad_ref(b, c, 2.0).float(), **TOL[torch.bfloat16])
+
+
+def test_cupy_default_grid_is_one_wave_at_the_kernels_occupancy(monkeypatch):
+    """The default grid is SMs x what the driver's occupancy calculator says one SM holds of the
+    compiled kernel (6 here), not a fixed 2048 threads per SM."""
+    import contextlib
+    import sys
+    import types
+
+    asked = []
+
+    def occupancy(function, threads, shared_bytes):
+        asked.append((function, threads, shared_bytes))
+        return 6
+
+    fake_cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(
+        Device=lambda index: contextlib.nullcontext(),
+        driver=types.SimpleNamespace(occupancyMaxActiveBlocksPerMultiprocessor=occupancy)))
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setattr(bandwidth_cupy, "_kernel", lambda op, dtype: types.SimpleNamespace(
+        kernel=types.SimpleNamespace(ptr=1234)))
+    monkeypatch.setattr(bandwidth_cupy, "parallel_units", lambda device: 132)
+    bandwidth_cupy.blocks_per_sm.cache_clear()
+    try:
+        assert bandwidth_cupy.default_blocks("triad", torch.bfloat16, torch.device("cuda", 0)) == 6 * 132
+    finally:
+        bandwidth_cupy.blocks_per_sm.cache_clear()
+    assert asked == [(1234, 256, 0)]
+
+
+@needs_cupy_gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("op", ["copy", "triad", "read"])
+def test_cupy_occupancy_fits_the_kernels_registers(op):
+    per_sm = bandwidth_cupy.blocks_per_sm(op, torch.bfloat16, torch.cuda.current_device())
+    regs = bandwidth_cupy._kernel(op, torch.bfloat16).attributes["num_regs"]
+    assert 1 <= per_sm <= min(2048 // bandwidth_cupy.THREADS, 65536 // (regs * bandwidth_cupy.THREADS))
 
 
 @pytest.mark.gpu

@@ -44,3 +44,43 @@ def test_gpu_bf16_model_linear_shapes(M):
         if N > 20000 and M > 512:
             continue  # the LM head on many tokens is not a step's shape (logits are taken for few tokens)
         _check(M, K, N, torch.bfloat16, "cuda", transposed_weight=True, seed=M)
+
+
+def _config(bm, bn, bk=64):
+    import triton
+
+    return triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8})
+
+
+def test_decode_sized_m_keeps_only_narrow_tiles_that_fill_an_h100():
+    """M <= 16 (a decode step): only 16-row tiles, and for every Qwen3-8B layer one of them gives at
+    least 132 programs (the SMs of an H100/H200); larger M never gets the 16-row tiles."""
+    from phasecal.kernels.matmul import _DECODE_TILES, _TILES, prune_for_m
+
+    configs = [_config(bm, bn, bk) for bm, bn, bk, _, _ in _TILES + _DECODE_TILES]
+    for m_bucket in (1, 2, 8, 16):
+        kept = prune_for_m(configs, {"M_BUCKET": m_bucket})
+        assert kept and {c.kwargs["BLOCK_M"] for c in kept} == {16}
+        for k, n in get_model_shape("Qwen3-8B").linear_shapes().values():
+            assert max(-(-n // c.kwargs["BLOCK_N"]) for c in kept) >= 132, (k, n)
+    for m_bucket in (32, 512, 8192):
+        kept = prune_for_m(configs, {"M_BUCKET": m_bucket})
+        assert kept and all(16 < c.kwargs["BLOCK_M"] <= m_bucket for c in kept)
+
+
+@pytest.mark.parametrize("tile", [(16, 16, 256), (16, 32, 128), (16, 64, 256)])
+def test_decode_tiles_compute_the_product(tile, device):
+    """The narrow decode tiles run the same kernel correctly (interpreter: fp32, one config at a time)."""
+    import triton
+
+    from phasecal.kernels.matmul import _matmul_kernel
+
+    bm, bn, bk = tile
+    gen = torch.Generator().manual_seed(1)
+    a, w = torch.randn(5, 300, generator=gen).to(device), torch.randn(72, 300, generator=gen).to(device)
+    c = torch.empty(5, 72, device=device)
+    grid = (triton.cdiv(5, bm) * triton.cdiv(72, bn),)
+    _matmul_kernel[grid](a, w.t(), c, 5, 72, 300, 8, *a.stride(), *w.t().stride(), *c.stride(),
+                         BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=8, COMPUTE_FP32=True, DOT_PRECISION="ieee",
+                         num_warps=2)
+    torch.testing.assert_close(c, matmul_ref(a, w.t()), atol=1e-4, rtol=1e-4)

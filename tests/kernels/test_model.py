@@ -51,12 +51,37 @@ def test_probe_chunks_refuses_a_batch_larger_than_the_cache():
         probe_chunks([], [1000] * 10, block_size=16, num_blocks=64)
 
 
-def test_triton_attention_path_matches_torch_path():
-    """The model's Triton attention (interpreted on the CPU) gives the torch path's logits on a mixed batch."""
+@pytest.mark.parametrize("prefill,decode", [
+    ([(9, 0), (5, 18)], []),  # prefill chunks, one on a cached prefix: the unified kernel
+    ([], [33, 7, 16, 300]),  # pure decode: the split-KV decode kernel (the 300-key context splits)
+    ([(9, 0), (5, 18)], [33, 7, 16]),  # mixed: the unified kernel
+], ids=["prefill", "decode", "mixed"])
+def test_triton_backend_matches_torch_backend(prefill, decode, one_torch_thread):
+    """Every Triton kernel of a step (norms, rotary, KV write, attention, SiLU-mul; interpreted on the
+    CPU) gives the torch backend's logits and KV cache, to fp32 tolerance."""
     shape = get_model_shape("tiny")
-    chunks = probe_chunks([(9, 0), (5, 18)], [33, 7, 16], block_size=16, num_blocks=32)
-    logits = {}
+    chunks = probe_chunks(prefill, decode, block_size=16, num_blocks=48)
+    out = {}
     for backend in ("torch", "triton"):
-        m = SyntheticModel(shape, num_blocks=32, block_size=16, seed=3, attention=backend)
-        logits[backend] = m.logits(m.prepare(chunks))
-    torch.testing.assert_close(logits["triton"], logits["torch"], rtol=1e-3, atol=1e-3)
+        m = SyntheticModel(shape, num_blocks=48, block_size=16, seed=3, backend=backend)
+        out[backend] = (m.logits(m.prepare(chunks)), m.k_cache[-1], m.v_cache[-1])
+    for got, want in zip(out["triton"], out["torch"], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3)
+
+
+def test_pure_decode_steps_use_the_split_kv_kernel(monkeypatch):
+    from phasecal.kernels import model as model_mod
+
+    calls = []
+    monkeypatch.setattr(model_mod, "decode_attention", lambda *a, **k: calls.append("decode") or a[0].clone())
+    monkeypatch.setattr(model_mod, "unified_attention", lambda *a, **k: calls.append("unified") or a[0].clone())
+    m = SyntheticModel(get_model_shape("tiny"), num_blocks=16, block_size=16, backend="triton")
+    for chunks, kernel in (([], "decode"), ([(3, 0)], "unified")):
+        calls.clear()
+        m.forward(probe_chunks(chunks, [20, 5] if kernel == "decode" else [20], 16, 16))
+        assert set(calls) == {kernel}
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend"):
+        SyntheticModel(get_model_shape("tiny"), backend="cuda")

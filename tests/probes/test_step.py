@@ -78,3 +78,57 @@ def test_gpu_graph_decode_points_are_checked(fast_suite, tmp_path):
     _, points = read_raw(run_suite(SuiteConfig(suite="step", device="cuda", out_dir=tmp_path)))
     graphs = [p for p in points if p.params["graph"]]
     assert graphs and all(p.extra["graph_check"]["matches_eager"] >= 0.99 for p in graphs)
+
+
+def test_a_failed_graph_check_flags_its_point_and_the_others_are_kept(fast_suite, monkeypatch, tmp_path,
+                                                                    one_torch_thread):
+    """One captured graph whose replay leaves its output stale (it does not hold the step) gives one
+    flagged point; every other point of the run is still measured, and the fit leaves the flagged out."""
+    import torch
+
+    from phasecal.kernels.catalog import get_model_shape
+    from phasecal.probes.context import PlannedPoint, ProbeContext
+    from phasecal.probes.nvml import NoNvml
+    from phasecal.probes.timing import StopRule, Timer
+
+    class CpuGraph:  # replay reruns the captured call into the captured output, as a CUDA Graph does
+        def __init__(self, fn, out, stale):
+            self.fn, self.out, self.stale = fn, out, stale
+
+        def replay(self):
+            if not self.stale:
+                with torch.inference_mode():
+                    self.out.copy_(self.fn())
+
+    stale = []
+
+    def capture(fn, warmup=2):
+        out = fn()
+        broken = len(out) == 4 and not stale  # the first 4-sequence graph is the broken one
+        stale.extend([True] if broken else [])
+        return CpuGraph(fn, out, broken), out
+
+    monkeypatch.setattr(step, "capture_graph", capture)
+    comps = step.compositions(fast_suite)
+    points = [PlannedPoint(step.step_key(g), g) for p in comps if p["grid"] == "decode"
+              for g in ({**p, "graph": True},)] + [PlannedPoint(step.step_key(p), p) for p in comps[:3]]
+    ctx = ProbeContext(device=torch.device("cpu"), timer=Timer("cpu"), shape=get_model_shape("tiny"),
+                       rule=StopRule(max_time_s=0.01, warmup_iters=1, warmup_s=0.0), nvml=NoNvml("cpu"),
+                       fingerprint={}, dtype=torch.float32)
+    records = list(step.run(ctx, points))
+    assert sorted(r.key for r in records) == sorted(p.key for p in points)
+    flagged = [r for r in records if "flagged" in r.extra]
+    assert len(flagged) == 1 and flagged[0].extra["graph_check"]["changed_with_inputs"] is False
+    assert "graph check failed" in flagged[0].extra["flagged"].lower()
+    graphs = [r for r in records if r.params["graph"] and "flagged" not in r.extra]
+    assert len(graphs) == 3 and all(r.extra["graph_check"]["ok"] for r in graphs)
+    assert "1 FLAGGED" in step.summarize(records)
+
+    from phasecal.fitting.fit import read_steps
+    from phasecal.records import RunHeader, append_record
+
+    raw = tmp_path / "raw.jsonl"
+    for rec in [RunHeader(device={"name": "cpu"}, settings={}, model={"name": "tiny"}), *records]:
+        append_record(raw, rec)
+    _, steps, sources = read_steps([raw])
+    assert len(steps) == len(records) - 1 and sources[0]["flagged_step_points_left_out"] == 1

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from phasecal.cli import app
 from phasecal.probes import step
-from phasecal.probes.suite import SuiteConfig, probe_modules, resolve_device, run_suite
+from phasecal.probes.suite import SuiteConfig, probe_modules, resolve_device, run_suite, select_device
 from phasecal.records import RunHeader, append_record, read_raw
 
 
@@ -165,3 +165,15 @@ def test_a_failing_probe_is_recorded_and_the_others_still_run(fast_suite, tmp_pa
     summary = json.loads((path.parent / "summary.json").read_text())
     assert "kernel launch failed" in summary["probes"]["broken"]["failed"]
     assert summary["probes"]["broken"]["not_run"] == ["broken/1"]
+
+
+def test_a_cuda_device_index_becomes_the_current_device(monkeypatch):
+    """--device cuda:1 makes GPU 1 current, so events, spin kernels and launches go there, not to GPU 0."""
+    import torch
+
+    selected = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", selected.append)
+    assert select_device("cuda:1") == torch.device("cuda", 1)
+    assert selected == [torch.device("cuda", 1)]
+    assert select_device("cpu").type == "cpu" and len(selected) == 1

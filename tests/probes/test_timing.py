@@ -1,5 +1,7 @@
 """The timing harness: stopping rule, spread, CPU sampling, throttle flagging with a fake NVML."""
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -52,15 +54,20 @@ def test_cpu_measure_times_the_function_and_keeps_raw_samples():
         calls.append(1)
         time.sleep(0.002)
 
-    rule = StopRule(min_samples=10, max_time_s=0.2, warmup_iters=3, warmup_s=0.0)
+    # any spread converges: sampling stops at exactly min_samples, for that reason
+    rule = StopRule(min_samples=10, target_spread=100.0, max_time_s=5.0, warmup_iters=3, warmup_s=0.0)
     t = Timer("cpu").measure(work, rule)
-    assert len(t.samples_s) >= 10
-    assert len(calls) == len(t.samples_s) + t.warmup_iters  # warm-up calls are not samples
-    assert t.warmup_iters >= 3
+    assert t.stop == "converged" and len(t.samples_s) == 10
+    assert len(calls) == 10 + t.warmup_iters and t.warmup_iters == 3  # warm-up calls are not samples
     assert 0.0019 < t.median_s < 0.02  # sleep(2 ms) really took about that long
     assert t.median_s == pytest.approx(float(np.median(t.samples_s)))
-    assert t.stop in ("converged", "time cap", "sample cap")
     assert not t.throttled and "unavailable" in t.gpu_state["nvml"]
+
+
+def test_a_rule_that_cannot_converge_stops_at_its_sample_cap():
+    rule = StopRule(min_samples=10, max_samples=13, target_spread=0.0, max_time_s=60.0, warmup_iters=1, warmup_s=0.0)
+    t = Timer("cpu").measure(lambda: time.sleep(0.0005 * (1 + np.random.rand())), rule)
+    assert t.stop == "sample cap" and len(t.samples_s) == 13
 
 
 def test_setup_runs_untimed_before_each_sample():
@@ -77,6 +84,15 @@ def test_cold_samples_flush_and_need_a_flush_size():
         Timer("cpu").measure(lambda: None, rule, cold=True)
     t = Timer("cpu", flush_bytes=1 << 20).measure(lambda: None, rule, cold=True)
     assert len(t.samples_s) >= 10
+
+
+def test_flush_writes_the_buffer_then_reads_it_back():
+    """The read leaves clean lines behind: its sum is the byte written times the buffer's size."""
+    timer = Timer("cpu", flush_bytes=3 << 16)
+    for _ in range(3):
+        total = int(timer.flush())
+        value = int(timer._flush_buf[12345])
+        assert 1 <= value < 255 and total == value * (3 << 16)
 
 
 def test_hold_needs_a_gpu():
@@ -136,10 +152,33 @@ def test_interleaved_sampling_keeps_each_callables_samples_apart():
     assert "fs" in sampled and "sf" in sampled  # the two alternate in rounds, not one after the other
 
 
-def test_keep_freed_memory_reports_whether_it_applied():
-    import platform
+_FAULTS_SCRIPT = """
+import ctypes, ctypes.util, resource, sys
+from phasecal.kernels._common import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+size = 64 << 20
+for round in range(3):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    p = libc.malloc(size)
+    ctypes.memset(p, round + 1, size)
+    libc.free(ctypes.c_void_p(p))
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+print(faults)
+"""
 
-    from phasecal.kernels._common import keep_freed_memory
 
-    applied = keep_freed_memory()
-    assert applied == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+@pytest.mark.skipif(sys.platform != "linux", reason="mallopt thresholds are glibc's (Linux)")
+def test_keep_freed_memory_stops_page_faults_on_reallocation():
+    """The effect it is for: a freed 64 MiB block is reused, so touching it again faults no pages
+    (without it, every round maps fresh pages: 64 MiB / 4 KiB = 16384 faults)."""
+    def faults(mode: str) -> int:
+        proc = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT, mode], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return int(proc.stdout.split()[-1])
+
+    assert faults("default") >= 16384 * 0.9
+    assert faults("keep") < 1000
