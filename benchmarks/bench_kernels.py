@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from functools import cache
 from pathlib import Path
 
@@ -124,24 +123,14 @@ def bench_bandwidth(rep: Report, n: int) -> None:
 
 def bench_launch(rep: Report) -> None:
     from phasecal.kernels.launch import launch_empty_cupy, launch_empty_triton
+    from phasecal.probes.timing import StopRule
 
+    timer, rule = _gpu_timer(), StopRule(**RULE_KWARGS)
     x = torch.zeros(1, device="cuda")
     for name, fn in (("triton empty", launch_empty_triton), ("cupy empty", launch_empty_cupy),
                      ("torch add_ (1 elem)", lambda: x.add_(1))):
-        for _ in range(100):
-            fn()
-        torch.cuda.synchronize()
-        count = 2000
-        t0 = time.perf_counter()
-        for _ in range(count):
-            fn()
-        enqueue_us = (time.perf_counter() - t0) / count * 1e6
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(200):
-            fn()
-            torch.cuda.synchronize()
-        sync_us = (time.perf_counter() - t0) / 200 * 1e6
+        enqueue_us = timer.measure(fn, rule, host=True).median_s * 1e6
+        sync_us = timer.measure(lambda fn=fn: (fn(), timer.sync()), rule, host=True).median_s * 1e6
         rep.rows.append(dict(group="launch", name=name, host_enqueue_us=enqueue_us, launch_sync_us=sync_us))
         print(f"launch     {name:44s} enqueue {enqueue_us:7.2f} us   launch+sync {sync_us:7.2f} us")
 

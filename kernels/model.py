@@ -201,16 +201,21 @@ class SyntheticModel:
                                  max_query_len=inp.max_query_len)
 
     def warmup(self) -> None:
-        """Run one step of each kind a run can meet (prefill, mixed, decode with and without split
-        keys), so that every kernel variant is compiled (and, on a GPU, autotuned) before timing.
-
-        Every sequence's table lists page 0 again and again: the steps only write garbage into it.
-        """
-        def chunk(cached: int, new: int) -> SeqChunk:
-            return SeqChunk(cached, new, [0] * -(-(cached + new) // self.block_size))
-
-        long = max(1, min(self.kv_capacity_tokens, 4096) - 1)  # > 256 keys: the decode kernel splits them
-        for chunks in ([chunk(0, 2)], [chunk(0, 2), chunk(2, 1)], [chunk(2, 1)], [chunk(long, 1)]):
+        """Run one step of each kind a run can meet, so that every kernel variant is compiled and, on a
+        GPU, autotuned before timing: a prefill, a mixed step, and decodes with and without split keys.
+        On a GPU the decodes are sized as measured ones are (one long context; a batch filling the GPU),
+        since the autotuner keeps the configuration that was fastest on them. Their pages run through
+        the cache, wrapping when it is short: the steps only write garbage into it."""
+        bs, capacity = self.block_size, self.kv_capacity_tokens
+        long = max(1, min(capacity, 4096) - 1)  # > 256 keys when the cache allows: the decode kernel splits
+        batch, batch_ctx = (64, max(1, min(2048, capacity // 64 - 1))) if self.device.type == "cuda" else (2, 2)
+        page = 0
+        for specs in ([(0, 2)], [(0, 2), (2, 1)], [(2, 1)], [(long, 1)], [(batch_ctx, 1)] * batch):
+            chunks = []
+            for cached, new in specs:
+                pages = -(-(cached + new) // bs)
+                chunks.append(SeqChunk(cached, new, [(page + i) % self.num_blocks for i in range(pages)]))
+                page += pages
             self.forward(chunks)
 
 

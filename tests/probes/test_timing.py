@@ -154,7 +154,7 @@ def test_interleaved_sampling_keeps_each_callables_samples_apart():
 
 _FAULTS_SCRIPT = """
 import ctypes, ctypes.util, resource, sys
-from phasecal.kernels._common import keep_freed_memory
+{source}
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
@@ -174,9 +174,14 @@ print(faults)
 def test_keep_freed_memory_stops_page_faults_on_reallocation():
     """The effect it is for: a freed 64 MiB block is reused, so touching it again faults no pages
     (without it, every round maps fresh pages: 64 MiB / 4 KiB = 16384 faults)."""
+    import inspect
+
+    from phasecal.kernels._common import keep_freed_memory
+
+    script = _FAULTS_SCRIPT.format(source=inspect.getsource(keep_freed_memory))  # no torch import: a fast child
+
     def faults(mode: str) -> int:
-        proc = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT, mode], capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr[-2000:]
         return int(proc.stdout.split()[-1])
 
