@@ -16,6 +16,7 @@ from phasecal.probes.peaks import datasheet_peaks
 
 from .data import DeviceResults, Results, load_reference_json, reference_source, unique
 from .probe_points import attention_points, bandwidth_points, gemm_points, launch_points_from, with_rates
+from .provenance import provenance
 from .style import REF_STYLE, REFERENCE, finish, legend, note, panel_grid, ref_label
 
 PAPER_ATTENTION = "eb_paper_attention_H200_pure.json"
@@ -51,7 +52,7 @@ def bandwidth_sweep(results: Results) -> Figure:
     ncols = max((len(i) for i in impls), default=1)
     fig, axes = panel_grid(max(len(devices), 1) * ncols, ncols=ncols)
     if not devices:
-        note(axes[0], f"no measured devices under {results.root.name}/")
+        note(axes[0], f"no measured devices under {results.where} (run `phasecal run`)")
     sources: list[str] = []
     used_peaks = False
     for row, (d, row_impls) in enumerate(zip(devices, impls, strict=True)):
@@ -91,7 +92,7 @@ def bandwidth_sweep(results: Results) -> Figure:
     if used_peaks:
         sources.append(PEAKS_SOURCE)
     return finish(fig, "Attained memory bandwidth against working-set size (TB/s; bytes read + written, counted as "
-                       "BabelStream does)", sources)
+                       "BabelStream does)", sources, provenance=provenance(devices))
 
 
 def launch_overhead(results: Results) -> Figure:
@@ -100,7 +101,7 @@ def launch_overhead(results: Results) -> Figure:
     devices = results.devices
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no measured devices under {results.root.name}/")
+        note(axes[0], f"no measured devices under {results.where} (run `phasecal run`)")
     sources: list[str] = []
     for ax, d in zip(axes, devices, strict=False):
         records = d.points("launch")
@@ -120,7 +121,8 @@ def launch_overhead(results: Results) -> Figure:
         graphs = any("graph" in label for label, _ in rows)
         ax.set_title(d.label + ("" if graphs else "\n(no CUDA Graph data on this device: CUDA only)"), fontsize=9.5)
         ax.grid(True, axis="x", alpha=0.25)
-    return finish(fig, "Kernel launch overhead, eager against CUDA Graph replay (µs; lower is better)", sources)
+    return finish(fig, "Kernel launch overhead, eager against CUDA Graph replay (µs; lower is better)", sources,
+                  provenance=provenance(devices))
 
 
 LAUNCH_WHAT = {"call": "op call (host)", "enqueue": "enqueue (host)", "launch_sync": "launch + sync"}
@@ -143,7 +145,7 @@ def gemm_rates(results: Results) -> Figure:
     devices = results.devices
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no measured devices under {results.root.name}/")
+        note(axes[0], f"no measured devices under {results.where} (run `phasecal run`)")
     sources: list[str] = []
     used_peaks = False
     for ax, d in zip(axes, devices, strict=False):
@@ -172,7 +174,7 @@ def gemm_rates(results: Results) -> Figure:
     if used_peaks:
         sources.append(PEAKS_SOURCE)
     return finish(fig, "GEMM rate against tokens per step (TFLOP/s = 2·M·N·K / time) for the model's linear layers",
-                  sources)
+                  sources, provenance=provenance(devices))
 
 
 def paper_attention_rates(results: Results) -> dict | None:
@@ -200,9 +202,9 @@ def attention_rates(results: Results) -> Figure:
     paper = paper_attention_rates(results)
     sources: list[str] = [reference_source(results, PAPER_ATTENTION)] if paper else []
     if not devices:
-        note(axes[0], f"no measured devices under {results.root.name}/")
+        note(axes[0], f"no measured devices under {results.where} (run `phasecal run`)")
         for ax in axes[1:3]:
-            note(ax, "no attention data")
+            note(ax, f"no measured devices under {results.where} (run `phasecal run`)")
     used_peaks = False
     headline = headline_numbers(results)
     for row, d in enumerate(devices):
@@ -213,7 +215,7 @@ def attention_rates(results: Results) -> Figure:
         for ax, kind in zip(axes[3 * row: 3 * row + 3], ("decode", "prefill", "mixed"), strict=True):
             mine = [p for p in pts if p.kind == kind]
             if not mine:
-                note(ax, f"no {kind} attention data for {d.label}")
+                note(ax, f"no {kind} attention data for {d.label} (run `phasecal probe --suite attention`)")
                 continue
             if kind == "mixed":
                 _mixed_panel(ax, d, mine)
@@ -247,7 +249,7 @@ def attention_rates(results: Results) -> Figure:
     if used_peaks:
         sources.append(PEAKS_SOURCE)
     return finish(fig, "Attention: decode as KV-read bandwidth (TB/s), prefill as TFLOP/s, mixed batches as time (ms)",
-                  sources)
+                  sources, provenance=provenance(devices))
 
 
 def _mixed_panel(ax, d: DeviceResults, pts) -> None:
@@ -310,7 +312,7 @@ def device_summary(results: Results) -> Figure:
                 bars.append((f"{peaks['id']}: measured elsewhere through PyTorch ({REFERENCE})",
                              measured[measured_key], "none", True))
         if not bars:
-            note(ax, f"no data for {xlabel}")
+            note(ax, f"no data for {xlabel} (run `phasecal probe --suite all`)")
             continue
         y = np.arange(len(bars))
         values = [b[1] for b in bars]
@@ -333,7 +335,7 @@ def device_summary(results: Results) -> Figure:
     if refs:
         sources.append(PEAKS_SOURCE)
     return finish(fig, "Device summary: what each device delivers (measured bars; hatched = published references)",
-                  sources)
+                  sources, provenance=provenance(devices + results.references))
 
 
 def headline_numbers(results: Results) -> dict[str, dict]:
@@ -362,7 +364,7 @@ def headline_markdown(results: Results) -> str:
     overhead, the faster GEMM), from the measurements; for the notebook's text."""
     rows = headline_numbers(results)
     if not rows:
-        return f"No measured devices under `{results.root.name}/`."
+        return f"No measured devices under `{results.where}`."
     lines = ["| device · model | bandwidth plateau (TB/s) | eager launch, host cost (µs) | CUDA Graph per node (µs) "
              "| best GEMM (TFLOP/s) |",
              "|---|---|---|---|---|"]
@@ -374,11 +376,11 @@ def headline_markdown(results: Results) -> str:
     for key, what, best in (("bandwidth_tb_s", "highest bandwidth", max), ("launch_eager_us",
                             "lowest eager launch overhead", min), ("gemm_tflops", "fastest GEMM", max)):
         have = {label: h[key] for label, h in rows.items() if h[key] is not None}
-        if len(have) >= 2:
-            winner = best(have, key=have.get)
-            verdicts.append(f"- **{what}**: {winner} ({have[winner]:.3g})")
-        elif len(have) == 1:
-            verdicts.append(f"- {what}: only {next(iter(have))} measured it")
+        if len(have) >= 2:  # a verdict needs two devices; within 1% of the best is a tie, not a win
+            top = have[best(have, key=have.get)]
+            tied = [label for label, v in have.items() if abs(v - top) <= 0.01 * top]
+            verdicts.append(f"- **{what}**: {tied[0]} ({top:.3g})" if len(tied) == 1 else
+                            f"- {what}: a tie within 1% between {' and '.join(tied)} ({top:.3g})")
     return "\n".join(lines + [""] + verdicts)
 
 

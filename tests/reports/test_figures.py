@@ -12,7 +12,7 @@ from synthetic import write_device, write_scheduler
 
 from phasecal.reports import devices, scheduling, step_cost
 from phasecal.reports.data import load_results
-from phasecal.reports.style import png_bytes
+from phasecal.reports.style import Missing, png_bytes
 
 # each figure's measured quantities, with the unit its axes must name
 AXIS_UNITS = {
@@ -32,8 +32,10 @@ AXIS_UNITS = {
 FIGURES = list(AXIS_UNITS)
 
 
-def texts(fig: Figure) -> str:
+def texts(fig: Figure | Missing) -> str:
     """All text a reader sees: titles, labels, legends, notes, tick labels."""
+    if isinstance(fig, Missing):
+        return fig.text
     out = [t.get_text() for t in fig.texts]
     for ax in fig.axes:
         if not ax.get_visible():
