@@ -48,6 +48,16 @@ def test_footer_names_date_version_devices_and_software(two_devices: Path, make)
     assert "published reference, measured 2026-04-30" in text  # the H200 calibration
 
 
+def test_every_figure_footer_has_date_version_and_device(two_devices: Path):
+    from test_figures import FIGURES
+
+    results = load_results(two_devices)
+    for make in FIGURES:
+        text = footer(make(results))
+        assert re.search(rf"drawn \d{{4}}-\d\d-\d\d by phasecal {re.escape(__version__)}", text), make.__name__
+        assert ": measured 2026-01-01" in text, make.__name__
+
+
 def test_published_reference_is_drawn_as_such(two_devices: Path):
     fig = compare.beta_mb_by_device(load_results(two_devices))
     [ref] = [line for line in fig.axes[0].get_lines() if "published reference" in line.get_label()]
