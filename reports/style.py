@@ -140,13 +140,13 @@ def finish(fig: Figure, title: str, sources: list[str], notes: list[str] | None 
 
 def _plain_log_ticks(ax: Axes) -> None:
     """Log axes labelled 0.5, 2, 20 instead of 5×10⁻¹; minor ticks at 2 and 5 labelled on short spans.
-    A log axis spanning less than half a decade becomes linear (it would show one tick label at most)."""
+    A log axis spanning less than a decade becomes linear: log scales are for values that span decades."""
     for axis, scale, lim, set_scale in ((ax.xaxis, ax.get_xscale(), ax.get_xlim(), ax.set_xscale),
                                         (ax.yaxis, ax.get_yscale(), ax.get_ylim(), ax.set_yscale)):
         if scale != "log" or min(lim) <= 0:
             continue
         decades = abs(math.log10(lim[1] / lim[0]))
-        if decades < 0.5:
+        if decades < 1:
             set_scale("linear")
             continue
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
