@@ -283,7 +283,7 @@ def _write_summary(path: Path, fp: dict, summaries: dict, elapsed_s: float) -> N
     if path.exists():
         try:
             probes = json.loads(path.read_text()).get("probes", {})
-        except (json.JSONDecodeError, AttributeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
             probes = {}  # unreadable: rewritten from this run
     probes.update(summaries)
     # the measured ceilings (probes.*.measured) sit beside the datasheet peaks

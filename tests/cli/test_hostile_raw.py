@@ -1,6 +1,8 @@
 """Raw files and flags that used to give tracebacks or lose data: one line and exit 2, or a correct result."""
 
 import json
+import os
+import stat
 
 import pytest
 from hostile import CPU_PROFILE, assert_refused, phasecal
@@ -75,7 +77,8 @@ def test_probe_refuses_a_budget_that_is_not_a_positive_number(tmp_path, value):
     ("512/512:rate=-2", ["rate=-2", "out of range"]), ("512/512:n=0", ["n=0", "out of range"]),
     ("512/512:n=100000000", ["n=100000000", "out of range"]), ("512/512:c=0", ["c=0"]),
     ("512/512:jitter=nan", ["jitter=nan"]), ("512/512:jitter=1", ["jitter=1"]), ("512/512:n=1.5", ["n='1.5'"]),
-    ("0/512:c=1", ["lengths"]), ("512/512:c=4:rate=2", ["not several"]), ("512/512:load=nan", ["load=nan"]), ("azure_conv:n=-3", ["n=-3"]),
+    ("0/512:c=1", ["lengths"]), ("512/512:c=4:rate=2", ["not several"]), ("512/512:load=nan", ["load=nan"]),
+    ("azure_conv:n=-3", ["n=-3"]),
 ])
 def test_simulate_refuses_bad_workload_numbers(tmp_path, spec, words):
     assert_refused(phasecal("simulate", "-p", CPU_PROFILE, "-w", spec), *words)
@@ -86,8 +89,13 @@ def test_simulate_refuses_a_kv_cache_beyond_memory(tmp_path):
                    "KV block table", "--kv-tokens")
 
 
-def test_simulate_with_a_small_valid_workload_still_works(tmp_path):
-    res = phasecal("simulate", "-p", CPU_PROFILE, "-w", "64/16:rate=5:n=20", "--out", tmp_path)
+def test_simulate_with_a_small_valid_workload_writes_files_with_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        res = phasecal("simulate", "-p", CPU_PROFILE, "-w", "64/16:rate=5:n=20", "--out", tmp_path)
+    finally:
+        os.umask(old)
     assert res.exit_code == 0, res.output
     assert {p.name for p in tmp_path.iterdir()} >= {"summary.json", "requests_mb.csv"}
     assert not list(tmp_path.glob(".*tmp"))
+    assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {0o644}  # CSVs as the JSON

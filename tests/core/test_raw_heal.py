@@ -6,7 +6,8 @@ from phasecal.records import PointRecord, RunHeader, append_record, heal_raw, re
 
 
 def _point(i: int) -> PointRecord:
-    return PointRecord(probe="step", key=f"step/{i}", params={"grid": "prefill", "prefill": [[i + 1, 0]], "decode": [], "graph": False},
+    params = {"grid": "prefill", "prefill": [[i + 1, 0]], "decode": [], "graph": False}
+    return PointRecord(probe="step", key=f"step/{i}", params=params,
                        median_s=1e-3 * (i + 1), spread=0.01, samples_s=[1e-3 * (i + 1)] * 3)
 
 
