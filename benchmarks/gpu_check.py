@@ -26,6 +26,7 @@ import tarfile
 import tempfile
 import time
 import tomllib
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,10 +112,28 @@ def find_wheel(given: Path | None) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
+def package_dirs() -> dict[str, str]:
+    """pyproject's package-dir: import name -> the checkout's folder."""
+    return tomllib.loads((CHECKOUT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+
+
+def files_unlike_checkout(wheel: Path) -> list[str]:
+    """The wheel's modules whose text differs from the checkout's file (a wheel of other sources)."""
+    prefixes = sorted(((name.replace(".", "/") + "/", folder) for name, folder in package_dirs().items()),
+                      key=lambda kv: -len(kv[0]))
+    differ = []
+    with zipfile.ZipFile(wheel) as zf:
+        for name in (n for n in zf.namelist() if n.endswith(".py")):
+            prefix, folder = next(((p, f) for p, f in prefixes if name.startswith(p)), (None, None))
+            source = CHECKOUT / folder / name.removeprefix(prefix) if prefix else None
+            if source is None or not source.is_file() or source.read_bytes() != zf.read(name):
+                differ.append(name)
+    return differ
+
+
 def assemble_from_checkout(site: Path) -> int:
     """Copy the checkout's package folders to site as pyproject's package-dir maps them; files copied."""
-    mapping = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
-    for name, folder in sorted(mapping.items(), key=lambda kv: kv[0].count(".")):
+    for name, folder in sorted(package_dirs().items(), key=lambda kv: kv[0].count(".")):
         shutil.copytree(CHECKOUT / folder, site / name.replace(".", "/"), dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
     return sum(1 for p in site.rglob("*") if p.is_file())
@@ -131,8 +150,9 @@ def install(ctx: Ctx, wheel: Path | None, log: Path, env: dict) -> StageResult:
     command = [ctx.python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index", "--no-deps",
                "--no-compile", "--target", str(ctx.site), str(wheel)]
     result = run_command("install", command, 120, log, env, ctx.work)
-    stale = [p for p in CHECKOUT.glob("*/*.py") if p.stat().st_mtime > wheel.stat().st_mtime]
-    result.note = f"{wheel.name}" + (f" (older than {len(stale)} source files of the checkout)" if stale else "")
+    differ = files_unlike_checkout(wheel)
+    result.note = f"{wheel.name}" + (f"; {len(differ)} of its modules differ from the checkout's (e.g. {differ[0]}): "
+                                     "the tests and benchmarks are the checkout's" if differ else "")
     return result
 
 
@@ -160,9 +180,7 @@ def _grace(ctx: Ctx) -> float:
 
 
 def run_stage(stage: Stage, ctx: Ctx, limit_s: float, log: Path, env: dict) -> StageResult:
-    """One stage, or why it did not run; pytest stages that only skipped are reported as skipped."""
-    if stage.gpu_only and not ctx.has_gpu:
-        return StageResult(stage.name, "skipped", note="skipped: no GPU")
+    """Run one stage; pytest stages that only skipped are reported as skipped."""
     result = run_command(stage.name, stage.command(ctx, limit_s), limit_s, log, env, ctx.work / "cwd",
                          grace_s=_grace(ctx))
     if stage.pytest:
@@ -191,8 +209,12 @@ def run_check(ctx: Ctx, wheel: Path | None, deadline_s: float) -> list[StageResu
     for stage in STAGES:
         left = deadline_s - (time.monotonic() - start) - grace
         limit = min(stage.dry_limit_s if ctx.dry_run else stage.limit_s, left)
-        result = run_stage(stage, ctx, limit, log, env) if left >= 5 else \
-            StageResult(stage.name, "skipped", note="skipped: no time left before the deadline")
+        if stage.gpu_only and not ctx.has_gpu:
+            result = StageResult(stage.name, "skipped", note="skipped: no GPU")
+        elif left < 5:
+            result = StageResult(stage.name, "skipped", note="skipped: no time left before the deadline")
+        else:
+            result = run_stage(stage, ctx, limit, log, env)
         bring_back(ctx)
         record.add(result)
         _print(result, start)

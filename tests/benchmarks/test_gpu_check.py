@@ -117,3 +117,15 @@ def test_bad_flags_get_one_line_and_exit_2(args, message, capsys, tmp_path):
     assert gpu_check.main([*args, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_wheel_of_other_sources_is_noticed(tmp_path):
+    import zipfile
+
+    same = (gpu_check.CHECKOUT / "kernels" / "catalog.py").read_bytes()
+    wheel = tmp_path / "phasecal-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("phasecal/kernels/catalog.py", same)
+        zf.writestr("phasecal/kernels/models.json", b"{}")  # data files are not compared
+        zf.writestr("phasecal/probes/timing.py", b"# another version\n")
+    assert gpu_check.files_unlike_checkout(wheel) == ["phasecal/probes/timing.py"]
