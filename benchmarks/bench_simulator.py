@@ -10,7 +10,9 @@
    crossover itself assumes. "sim best" compares MB with EB under the step model, "β_MB best" with MB
    costed by β_MB; within 1% is a tie. "mb-slow" is MB on the trace without the decode-stretch fast path.
 
-Writes results/reference/scheduler_paper_H200.json and prints tables. Run:
+Writes results/derived/scheduler_paper_H200/: one schedule document per workload (`scheduler.schedule_doc`,
+what the reports read; phasecal's own runs on a published calibration, so not under results/reference/) and
+bench.json (speed, and MB costed by β_MB), and prints tables. Run:
     .venv/bin/python benchmarks/bench_simulator.py [--quick]
 """
 
@@ -28,15 +30,18 @@ from phasecal.atomic import write_atomic
 from phasecal.fitting.profile import ExclusiveCosts, MixedCost, Profile, load_profile
 from phasecal.fitting.thresholds import derive_thresholds
 from phasecal.kernels.catalog import get_model_shape
+from phasecal.scheduler.capacity import mb_capacity, offered_load
 from phasecal.scheduler.metrics import summarize
 from phasecal.scheduler.run import make_policy, workload_stats
+from phasecal.scheduler.schedule_doc import ScheduleDoc, WorkloadInfo, write_schedule_doc
 from phasecal.scheduler.simulator import SimulatedExecutor, run_engine
 from phasecal.scheduler.state import EngineConfig
-from phasecal.scheduler.workloads import PAPER_WORKLOADS, azure_conv, synthetic
+from phasecal.scheduler.workload_spec import workload_from_spec
+from phasecal.scheduler.workloads import PAPER_WORKLOADS, azure_conv
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_PROFILE = ROOT / "results/reference/paper_H200_Qwen3-8B/profile.json"
-OUT = ROOT / "results/reference/scheduler_paper_H200.json"
+OUT = ROOT / "results/derived/scheduler_paper_H200"
 POLICIES = ("mb", "pf", "eb", "ebplus")
 
 # KV capacity of Qwen3-8B fp16 on an H200 as vLLM would size it: 0.9 of the memory torch reports
@@ -92,11 +97,21 @@ def run_one(profile, name, workload, cfg, th, executor=None, fast_forward=True):
                "preemptions": s.preemptions, "mode_switches": s.mode_switches}
 
 
-def bench_azure(profile, kv_tokens) -> dict:
+def schedule_doc(profile, source, w, cfg, th, summaries) -> ScheduleDoc:
+    """The reports' document of one workload's policy runs (MB's capacity computed as `phasecal simulate` does)."""
+    capacity = mb_capacity(profile, w, cfg)
+    return ScheduleDoc(WorkloadInfo.of(w), source, cfg, th.to_dict(), th.decision, summaries, capacity=capacity,
+                       offered_load=offered_load(w, capacity))
+
+
+def bench_azure(profile, source, kv_tokens, folder: Path) -> dict:
     w = azure_conv()
     cfg = EngineConfig(max_num_seqs=256, kv_capacity_tokens=kv_tokens).resolved(profile)
     th = derive_thresholds(profile, workload_stats(w, cfg))
-    rows = [run_one(profile, p, w, cfg, th)[1] for p in POLICIES]
+    runs = [run_one(profile, p, w, cfg, th) for p in POLICIES]
+    write_schedule_doc(schedule_doc(profile, source, w, cfg, th, [s for s, _ in runs]),
+                       folder / "schedule_azure_conv.json")
+    rows = [row for _, row in runs]
     # The same MB run with every decode step scheduled and applied one by one (no stretch fast path).
     rows.append({**run_one(profile, "mb", w, cfg, th, fast_forward=False)[1], "policy": "mb-slow"})
     print(f"\nAzure conversation trace, {len(w)} requests, {w.arrivals[-1]:.0f} s of traffic; N 256, "
@@ -108,7 +123,7 @@ def bench_azure(profile, kv_tokens) -> dict:
     return {"requests": len(w), "config": vars(cfg), "policies": rows}
 
 
-def bench_paper(profile, kv_tokens, quick: bool) -> list[dict]:
+def bench_paper(profile, source, kv_tokens, quick: bool, folder: Path) -> list[dict]:
     out = []
     print("\nPaper workloads on the H200 calibration: crossover prediction vs simulated throughput (tok/s)")
     print(f"{'workload':14} {'c':>5} {'N':>5} {'k̂0':>6} {'Δ (s/tok)':>10} {'predicts':>8} {'MB':>8} {'MB β_MB':>8} "
@@ -116,10 +131,13 @@ def bench_paper(profile, kv_tokens, quick: bool) -> list[dict]:
     for c in (512, 2048):
         for wname, (mu_l, mu_o) in PAPER_WORKLOADS.items():
             n_req = (2 if quick else 4) * c
-            w = synthetic(mu_l, mu_o, n_req, concurrency=c, seed=0)
+            w = workload_from_spec(f"{wname}:c={c}:n={n_req}", seed=0)  # μ_L/μ_O ±50%, named as `-w` names it
             cfg = EngineConfig(max_num_seqs=1024, kv_capacity_tokens=kv_tokens).resolved(profile)
             th = derive_thresholds(profile, workload_stats(w, cfg))
-            rows = {p: run_one(profile, p, w, cfg, th)[1] for p in POLICIES}
+            runs = {p: run_one(profile, p, w, cfg, th) for p in POLICIES}
+            write_schedule_doc(schedule_doc(profile, source, w, cfg, th, [s for s, _ in runs.values()]),
+                               folder / f"schedule_{wname}_c{c}.json")
+            rows = {p: row for p, (_, row) in runs.items()}
             mb_beta = run_one(profile, "mb", w, cfg, th, BetaMBExecutor(profile))[1]
             tp = {p: r["throughput_tok_s"] for p, r in rows.items()}
             sim_best = winner(tp["mb"], tp["eb"])
@@ -140,11 +158,12 @@ def bench_paper(profile, kv_tokens, quick: bool) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="half the requests per paper workload")
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--out", type=Path, default=OUT, help="folder for the documents")
     args = ap.parse_args()
     profile, source = paper_profile()
     kv = h200_kv_tokens()
     print(f"profile: {source}; KV capacity estimate {kv:,} tokens")
+    args.out.mkdir(parents=True, exist_ok=True)
     doc = {
         "what": "phasecal reference scheduler under the paper's H200 calibration of Qwen3-8B",
         "profile_source": source,
@@ -154,11 +173,11 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "note": "single-threaded simulator; cpu_s is process CPU time"},
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "azure_trace": bench_azure(profile, kv),
-        "paper_workloads": bench_paper(profile, kv, args.quick),
+        "azure_trace": bench_azure(profile, source, kv, args.out),
+        "paper_workloads": bench_paper(profile, source, kv, args.quick, args.out),
     }
-    write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_atomic(args.out / "bench.json", json.dumps(doc, indent=2) + "\n")
+    print(f"\nwrote {args.out}/: bench.json and the schedule documents")
 
 
 if __name__ == "__main__":

@@ -214,7 +214,7 @@ def ridge_point(device: dict, dtype: str | None, roofline: dict[str, float] | No
     bandwidth. A linear layer of P weights at `dtype` does 2*P FLOPs per token and reads P*bytes: its
     arithmetic intensity at n tokens is 2n/bytes FLOP/byte, so the device ridge in tokens is
     (FLOP/byte)*bytes/2. The ceilings come from the fingerprint's `datasheet` (bf16_dense_tflops over
-    hbm_tb_s) and its `measured` entry (bf16_gemm_tflops over copy_tb_s); absent ones leave None (CPUs).
+    hbm_tb_s, probes/peaks.json); absent ones leave None (CPUs).
     """
     out: dict = {"fitted_tokens": None, "device_flop_per_byte": None, "device_tokens": None}
     if roofline is not None and roofline.get("t_token", 0) > 0:
@@ -226,12 +226,10 @@ def ridge_point(device: dict, dtype: str | None, roofline: dict[str, float] | No
             out["fitted_note"] = (f"no knee inside the measured {distinct[0]:g}..{distinct[-1]:g} tokens: "
                                   + ("weight-read bound throughout" if above < 2 else "compute-bound throughout"))
     sheet = device.get("datasheet") or {}
-    measured = sheet.get("measured") or {}
     width = DTYPE_BYTES.get(str(dtype).removeprefix("torch."), 2)
-    for label, ratio in (("device", _ceiling_ratio(sheet.get("bf16_dense_tflops"), sheet.get("hbm_tb_s"))),
-                         ("measured", _ceiling_ratio(measured.get("bf16_gemm_tflops"), measured.get("copy_tb_s")))):
-        if ratio is not None:
-            out[f"{label}_flop_per_byte"] = ratio
-            out[f"{label}_tokens"] = ratio * width / 2
-            out["dtype_bytes"] = width
+    ratio = _ceiling_ratio(sheet.get("bf16_dense_tflops"), sheet.get("hbm_tb_s"))
+    if ratio is not None:
+        out["device_flop_per_byte"] = ratio
+        out["device_tokens"] = ratio * width / 2
+        out["dtype_bytes"] = width
     return out

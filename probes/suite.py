@@ -31,6 +31,7 @@ from types import ModuleType
 from phasecal.atomic import write_atomic
 from phasecal.errors import Interrupted, RunFailed
 from phasecal.folder_lock import hold_result_folder
+from phasecal.probes.suite_summary import ProbeSummary, SuiteSummary
 from phasecal.records import RunHeader, append_record, heal_raw, read_raw
 
 SUITES = ("all", "bandwidth", "launch", "gemm", "attention", "step")
@@ -225,7 +226,7 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
     with contextlib.ExitStack() as own:
         (locks or own).enter_context(hold_result_folder(path.parent, header.command))
         done = _open_raw(path, header, config, console)
-        summaries: dict[str, dict] = {}
+        summaries: dict[str, ProbeSummary] = {}
         reused = len(done)
         try:
             for mod in modules:
@@ -233,9 +234,9 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
         except KeyboardInterrupt:
             raise Interrupted(f"{path} keeps {len(done)} finished point(s), {len(done) - reused} of them from this "
                               "run; rerun the same command (with --resume for probe) to finish") from None
-        _write_summary(path.with_name("summary.json"), fp, summaries, time.monotonic() - start)
+        _write_summary(path.with_name("summary.json"), fp, summaries)
     console.print(f"raw points: {path} ({time.monotonic() - start:.0f} s)")
-    failed = {name: v["failed"] for name, v in summaries.items() if v.get("failed")}
+    failed = {name: v.failed for name, v in summaries.items() if v.failed}
     if failed:
         raise ProbeFailed(f"{len(failed)} probe(s) failed ({'; '.join(f'{k}: {v}' for k, v in failed.items())}); "
                           f"their finished points are kept in {path}, the others ran")
@@ -246,14 +247,15 @@ class ProbeFailed(RunFailed):
     """A probe raised while measuring; raised after the other probes ran and the summary was written."""
 
 
-def _run_probe(mod: ModuleType, ctx, path: Path, done: set[str], console) -> dict:
+def _run_probe(mod: ModuleType, ctx, path: Path, done: set[str], console) -> ProbeSummary:
     """Plan one probe, measure what is left of it, append each record; its summary entry. An error
     inside the probe is recorded (and printed) instead of stopping the other probes."""
+    started = time.monotonic()
     plan = mod.plan(ctx)
     todo = [p for p in plan.points if p.key not in done]
     for reason in plan.skipped:
         console.print(f"[yellow]{mod.NAME}: skipped[/] {reason}")
-    entry: dict = {"planned": len(plan.points), "skipped": plan.skipped}
+    failed = None
     if todo and ctx.time_left() > 0:
         with _progress(console) as progress:
             task = progress.add_task(mod.NAME, total=len(todo))
@@ -263,30 +265,30 @@ def _run_probe(mod: ModuleType, ctx, path: Path, done: set[str], console) -> dic
                     done.add(rec.key)
                     progress.advance(task)
             except Exception as e:  # a kernel or driver failure: keep it, go on with the next probe
-                entry["failed"] = f"{type(e).__name__}: {e}"
-                console.print(f"[bold red]{mod.NAME}: failed[/] {entry['failed']}")
-    entry["not_run"] = [p.key for p in todo if p.key not in done]
-    if entry["not_run"] and not entry.get("failed"):
-        console.print(f"[yellow]{mod.NAME}: time budget spent, {len(entry['not_run'])} points left for --resume[/]")
+                failed = f"{type(e).__name__}: {e}"
+                console.print(f"[bold red]{mod.NAME}: failed[/] {failed}")
+    not_run = [p.key for p in todo if p.key not in done]
+    if not_run and not failed:
+        console.print(f"[yellow]{mod.NAME}: time budget spent, {len(not_run)} points left for --resume[/]")
     records = [r for r in read_raw(path)[1] if r.probe == mod.NAME]
-    entry["summary"] = mod.summarize(records) if records else "no points measured"
-    if records and hasattr(mod, "ceilings"):
-        entry["measured"] = mod.ceilings(records)
-    console.print(f"[bold green]{mod.NAME}[/]: {entry['summary']}")
+    entry = ProbeSummary(planned=len(plan.points), skipped=plan.skipped, not_run=not_run,
+                         summary=mod.summarize(records) if records else "no points measured",
+                         elapsed_s=round(time.monotonic() - started, 1), failed=failed,
+                         measured=mod.ceilings(records) if records and hasattr(mod, "ceilings") else {})
+    console.print(f"[bold green]{mod.NAME}[/]: {entry.summary}")
     return entry
 
 
-def _write_summary(path: Path, fp: dict, summaries: dict, elapsed_s: float) -> None:
+def _write_summary(path: Path, fp: dict, summaries: dict[str, ProbeSummary]) -> None:
     """Write the run's per-probe summaries beside the raw file (temp file + rename), keeping the
     entries of probes that an earlier run into the same raw file measured."""
-    probes = {}
+    probes: dict[str, ProbeSummary] = {}
     if path.exists():
         try:
-            probes = json.loads(path.read_text()).get("probes", {})
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            probes = SuiteSummary.from_dict(json.loads(path.read_text()), str(path)).probes
+        except (json.JSONDecodeError, ValueError):
             probes = {}  # unreadable: rewritten from this run
     probes.update(summaries)
     # the measured ceilings (probes.*.measured) sit beside the datasheet peaks
-    body = {"device": fp.get("name"), "datasheet": fp.get("datasheet"), "elapsed_s": round(elapsed_s, 1),
-            "probes": probes}
+    body = SuiteSummary(fp.get("name"), fp.get("datasheet"), probes).to_dict()
     write_atomic(path, json.dumps(body, indent=1) + "\n")

@@ -37,16 +37,6 @@ def _not_measured(devices: list[DeviceResults], what: str, run: str) -> list[str
     return [f"Not measured: {what} on {', '.join(d.label for d in devices)} (run `{run}`)."]
 
 
-def _decorate(ax: Axes, xlabel: str, ylabel: str, values: list[float]) -> None:
-    """A one-panel comparison's axes: x log (sizes span decades), y log only where `values` do."""
-    ax.set_xscale("log")
-    scale_to(ax, "y", values)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="both", alpha=0.25)
-    legend(ax, fontsize=7, loc="best")
-
-
 def copy_curve(d: DeviceResults) -> list[tuple[float, float]]:
     """(working set bytes, TB/s): hot-cache copy (else the best op), the best implementation at each size."""
     pts = [p for p in bandwidth_points(d) if not p.cold]
@@ -59,28 +49,26 @@ def copy_curve(d: DeviceResults) -> list[tuple[float, float]]:
 
 
 def reference_peaks(results: Results) -> list[dict]:
-    """Datasheet entries (with any ceilings measured elsewhere) of every device shown, each once."""
+    """Datasheet entries (probes/peaks.json) of every device shown and of the published calibrations, each once."""
     names = [d.device_name for d in results.devices] + [r.profile.device.get("name", "") for r in results.references]
     entries = [d.device.get("datasheet") for d in results.devices] + [datasheet_peaks(n) for n in names]
     return list({e["id"]: e for e in entries if e}.values())
 
 
-def _peak_lines(ax: Axes, peaks: list[dict], keys: tuple[str, str], unit: str) -> list[float]:
-    """Horizontal published-reference lines: datasheet (dotted) and measured elsewhere (dashed)."""
+def _peak_lines(ax: Axes, peaks: list[dict], key: str, unit: str) -> list[float]:
+    """Horizontal published-reference lines at each device's datasheet figure `key`."""
     drawn = []
     for entry in peaks:
-        sheet, elsewhere = entry.get(keys[0]), (entry.get("measured") or {}).get(keys[1])
-        for value, ls, what in ((sheet, ":", "datasheet"), (elsewhere, "--", "measured elsewhere")):
-            if value:
-                ax.axhline(value, color="black", ls=ls, lw=1.1,
-                           label=ref_label(f"{entry['id']} {what} {value:g} {unit}"))
-                drawn.append(value)
+        if entry.get(key):
+            ax.axhline(entry[key], color="black", ls=":", lw=1.1,
+                       label=ref_label(f"{entry['id']} datasheet {entry[key]:g} {unit}"))
+            drawn.append(entry[key])
     return drawn
 
 
 def bandwidth_by_device(results: Results) -> Figure | Missing:
-    """Attained copy bandwidth (TB/s) against working-set size, one line per device, with the datasheet and
-    measured-elsewhere bandwidth of the devices shown as published reference lines."""
+    """Attained copy bandwidth (TB/s) against working-set size, one line per device, with the datasheet
+    bandwidth of the devices shown as published reference lines."""
     curves = {d.label: copy_curve(d) for d in results.devices}
     shown = [d for d in results.devices if curves[d.label]]
     if not shown:
@@ -92,8 +80,13 @@ def bandwidth_by_device(results: Results) -> Figure | Missing:
         ws, tb = zip(*curves[d.label], strict=True)
         ax.plot(np.array(ws) / MIB, tb, "o-", ms=3, lw=1.2, color=colors[d.label], label=d.label)
         values += tb
-    values += _peak_lines(ax, reference_peaks(results), ("hbm_tb_s", "copy_tb_s"), "TB/s")
-    _decorate(ax, "working set (MiB)", "attained bandwidth (TB/s)", values)
+    values += _peak_lines(ax, reference_peaks(results), "hbm_tb_s", "TB/s")
+    ax.set_xscale("log")
+    scale_to(ax, "y", values)
+    ax.set_xlabel("working set (MiB)")
+    ax.set_ylabel("attained bandwidth (TB/s)")
+    ax.grid(True, which="both", alpha=0.25)
+    legend(ax, fontsize=7, loc="best")
     sources = [s for d in shown for s in d.sources("bandwidth")] + ["probes/peaks.json"]
     notes = _not_measured([d for d in results.devices if d not in shown], "bandwidth",
                           "phasecal probe --suite bandwidth")
@@ -229,7 +222,12 @@ def decode_cost_by_context(results: Results) -> Figure | Missing:
         ax.axhline(beta, color="black", ls="--", lw=1.1,
                    label=ref_label(f"{r.label}: β_d = {beta:.3g} µs/seq (one fit over its contexts)"))
         values.append(beta)
-    _decorate(ax, "KV context per sequence (tokens)", "decode cost per sequence (µs)", values)
+    ax.set_xscale("log")
+    scale_to(ax, "y", values)
+    ax.set_xlabel("KV context per sequence (tokens)")
+    ax.set_ylabel("decode cost per sequence (µs)")
+    ax.grid(True, which="both", alpha=0.25)
+    legend(ax, fontsize=7, loc="best")
     sources = [s for d in shown for s in d.sources("step")] + [r.source for r in refs]
     notes = _not_measured([d for d in results.devices if d not in shown], "decode steps", "phasecal run")
     return finish(fig, "Decode cost per sequence against KV context (µs per extra sequence in a decode step)",

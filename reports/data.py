@@ -17,20 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from phasecal.fitting.profile import Profile, ProfileError, load_profile
+from phasecal.probes.suite_summary import SuiteSummary
 from phasecal.records import PointRecord, RawFormatError, RunHeader, read_raw
 
 REFERENCE_DIR = "reference"
-REPO = Path(__file__).resolve().parent.parent  # the repository root, in a checkout or an editable install
 
 
-def default_results_dirs(repo: Path = REPO) -> list[Path]:
+def default_results_dirs() -> list[Path]:
     """`$PHASECAL_RESULTS` if set (several folders joined by `os.pathsep`), else `results/` at the repository
     root beside `reports/`, else the nearest `results/` above the working directory (a notebook opened with
     `jupyter lab reports/notebooks` from an installed wheel runs in that folder)."""
     env = os.environ.get("PHASECAL_RESULTS")
     if env:
         return [Path(p).expanduser().absolute() for p in env.split(os.pathsep) if p]
-    beside = repo / "results"
+    beside = Path(__file__).resolve().parent.parent / "results"
     if beside.is_dir():
         return [beside]
     cwd = Path.cwd()
@@ -276,13 +276,17 @@ def _load_root(root: Path, problems: list[str]) -> tuple[list[DeviceResults], li
             d.profile, d.profile_path = profile, path
     for path in walk_files(root, "summary.json"):
         key = _folder_key(path, root)
-        if key is None or key not in by_key:
-            continue
+        if key is None or key not in by_key or len(path.relative_to(root).parts) != 3:
+            continue  # the suite's summary lies beside raw.jsonl (simulate's summary.json lies deeper)
         try:
-            probes = json.loads(path.read_text()).get("probes", {})
-            by_key[key].skipped += unique(line for p in probes.values() for line in p.get("skipped", []))
-        except (json.JSONDecodeError, AttributeError, TypeError):
-            problems.append(f"{_relative(path, root)}: not a probe-suite summary (its skipped parts are not shown)")
+            suite = SuiteSummary.from_dict(json.loads(path.read_text()), _relative(path, root))
+        except json.JSONDecodeError as e:
+            problems.append(f"{_relative(path, root)}: not valid JSON ({e.msg}); its skipped probe parts are not shown")
+            continue
+        except ValueError as e:
+            problems.append(f"{e}; its skipped probe parts are not shown")
+            continue
+        by_key[key].skipped += unique(line for p in suite.probes.values() for line in p.skipped)
     return sorted(by_key.values(), key=lambda d: (d.slug, d.model)), references
 
 

@@ -1,8 +1,8 @@
 """Each device's headline numbers as a ratio against one baseline device: how many times faster it is.
 
 Rates (bandwidth, GEMM) count as faster when higher, costs (α, β, β_MB) when lower, so every ratio reads
-"times faster than the baseline". A published reference's rates are the ceilings measured elsewhere that
-`probes/peaks.json` records; its costs come from its profile. Devices run different models (the CPU runs
+"times faster than the baseline". A published reference has costs only (from its profile): its device's
+rates were not measured, so they are left blank. Devices run different models (the CPU runs
 `tiny`), so a step-cost ratio compares device and model together, as the column heads say.
 """
 
@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from phasecal.fitting.profile import Profile
-from phasecal.probes.peaks import datasheet_peaks
 
 from .data import DeviceResults, ReferenceProfile, Results
 from .devices import headline_numbers
@@ -45,13 +44,10 @@ METRICS = (
 
 def _column(entry: DeviceResults | ReferenceProfile, headline: dict) -> list[float | None]:
     """The metric values of one device or published reference, in METRICS order (None: not known)."""
-    if isinstance(entry, DeviceResults):
-        rates = [headline.get("bandwidth_tb_s"), headline.get("gemm_tflops")]
-        profile = entry.profile
-    else:
-        elsewhere = (datasheet_peaks(entry.profile.device.get("name", "")) or {}).get("measured") or {}
-        rates = [elsewhere.get("copy_tb_s"), elsewhere.get("bf16_gemm_tflops")]
-        profile = entry.profile
+    # a published calibration carries step costs only: its device's rates were not measured
+    rates = [headline.get("bandwidth_tb_s"), headline.get("gemm_tflops")] if isinstance(entry, DeviceResults) \
+        else [None, None]
+    profile = entry.profile
     costs = [m.of_profile(profile) if profile is not None and m.of_profile else None for m in METRICS[2:]]
     return rates + costs
 

@@ -21,11 +21,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from phasecal.kernels.catalog import ModelShape, load_catalog
+from phasecal.point_params import AttentionParams, GemmParams, StepParams
 from phasecal.records import PointRecord
 
 from .compare import device_colors, reference_peaks
 from .data import DeviceResults, Results, load_reference_json, reference_source
-from .devices import PAPER_ATTENTION, headline_numbers, peaks_of
+from .device_attention import PAPER_ATTENTION
+from .device_common import peaks_of
+from .devices import headline_numbers
 from .provenance import provenance
 from .style import REF_STYLE, Missing, finish, legend, missing, panel_grid, ref_label
 
@@ -51,8 +54,9 @@ def model_shape(d: DeviceResults) -> ModelShape | None:
     return load_catalog().get(str(model.get("name", d.model)))
 
 
-def _dtype_bytes(rec: PointRecord, d: DeviceResults) -> int:
-    dtype = rec.params.get("dtype") or (d.runs[0].header.settings.get("dtype") if d.runs else None)
+def _dtype_bytes(dtype: str | None, d: DeviceResults) -> int:
+    """Bytes per element of the point's dtype, else the run's (a step point's params carry none)."""
+    dtype = dtype or (d.runs[0].header.settings.get("dtype") if d.runs else None)
     return DTYPE_BYTES.get(str(dtype), 2)
 
 
@@ -64,17 +68,16 @@ def _point(kind: str, flops: float, nbytes: float, seconds: float) -> RoofPoint 
 
 def gemm_point(rec: PointRecord, d: DeviceResults) -> RoofPoint | None:
     """2·M·N·K FLOPs over the bytes of A (M×K), B (K×N) and C (M×N)."""
-    m, n, k = (rec.params.get(key) for key in ("m", "n", "k"))
-    if None in (m, n, k):
-        return None
-    return _point("GEMM", 2 * m * n * k, (m * k + k * n + m * n) * _dtype_bytes(rec, d), rec.median_s)
+    p = GemmParams.from_dict(rec.params)
+    return _point("GEMM", p.flops, (p.m * p.k + p.k * p.n + p.m * p.n) * _dtype_bytes(p.dtype, d), rec.median_s)
 
 
 def attention_point(rec: PointRecord, d: DeviceResults, shape: ModelShape) -> RoofPoint | None:
     """One layer's attention: 4·heads·head_dim FLOPs per (query, key) pair; bytes of Q, K, V, O as counted above."""
-    size = _dtype_bytes(rec, d)
+    p = AttentionParams.from_dict(rec.params)
+    size = _dtype_bytes(p.dtype, d)
     hd, kv = shape.num_heads * shape.head_dim, shape.num_kv_heads * shape.head_dim
-    kind, prefill, decode = rec.params.get("kind"), rec.params.get("prefill") or [], rec.params.get("decode") or []
+    kind, prefill, decode = p.kind, p.prefill, p.decode
     if kind == "decode" and decode:
         return _point("decode attention", 4 * hd * sum(decode), (2 * kv * sum(decode) + 2 * hd * len(decode)) * size,
                       rec.median_s)
@@ -88,13 +91,14 @@ def attention_point(rec: PointRecord, d: DeviceResults, shape: ModelShape) -> Ro
 def step_point(rec: PointRecord, d: DeviceResults, shape: ModelShape) -> RoofPoint | None:
     """A whole step: 2 FLOPs per weight per token (LM head once per sequence) plus attention in every layer;
     bytes: the weights once and the KV cache read."""
-    prefill, decode = rec.params.get("prefill") or [], rec.params.get("decode") or []
+    p = StepParams.from_dict(rec.params)
+    prefill, decode = p.prefill, p.decode
     tokens, seqs = sum(q for q, _ in prefill) + len(decode), len(prefill) + len(decode)
     layers, head = shape.num_layers * shape.params_per_layer(), shape.hidden_size * shape.vocab_size
     pairs = sum(q * (c + (q + 1) / 2) for q, c in prefill) + sum(decode)
     flops = 2 * layers * tokens + 2 * head * seqs + 4 * shape.num_heads * shape.head_dim * shape.num_layers * pairs
     kv_tokens = sum(c + q for q, c in prefill) + sum(decode)
-    size = _dtype_bytes(rec, d)
+    size = _dtype_bytes(None, d)
     return _point("step", flops, (layers + head) * size + shape.kv_bytes_per_token(size) * kv_tokens, rec.median_s)
 
 
@@ -104,7 +108,7 @@ def roof_points(d: DeviceResults) -> list[RoofPoint]:
     out = [gemm_point(r, d) for r in d.points("gemm")]
     if shape is not None:
         out += [attention_point(r, d, shape) for r in d.points("attention")]
-        out += [step_point(r, d, shape) for r in d.points("step") if not r.params.get("graph")]
+        out += [step_point(r, d, shape) for r in d.points("step") if not StepParams.from_dict(r.params).graph]
     return [p for p in out if p is not None]
 
 
@@ -155,10 +159,6 @@ def _reference_panel(ax: Axes, peaks: dict, pts: list[RoofPoint]) -> None:
     xs = [p.intensity for p in pts] or [1.0, 1000.0]
     x = np.logspace(np.log10(min(xs) / 3), np.log10(max(max(xs) * 3, 2000)), 200)
     _roof(ax, peaks["hbm_tb_s"], peaks["bf16_dense_tflops"], x, ref_label("datasheet"), color="black", ls=":", lw=1.2)
-    elsewhere = peaks.get("measured") or {}
-    if elsewhere.get("copy_tb_s") and elsewhere.get("bf16_gemm_tflops"):
-        _roof(ax, elsewhere["copy_tb_s"], elsewhere["bf16_gemm_tflops"], x, ref_label("measured elsewhere"),
-              color="black", ls="--", lw=1.2)
     _scatter(ax, pts, None, reference=True)
     ax.set_title(f"{peaks['id']} ({ref_label('ceilings and kernels')})", fontsize=9.5)
 
@@ -169,7 +169,7 @@ def roofline(results: Results) -> Figure | Missing:
     shown = [d for d in results.devices if roof_points(d) or headline[d.label].get("bandwidth_tb_s")]
     paper = paper_points(results)
     ref_peaks = [p for p in reference_peaks(results) if p.get("hbm_tb_s") and p.get("bf16_dense_tflops")
-                 and p.get("measured")]
+                 and p["id"] not in {peaks_of(d)["id"] for d in shown if peaks_of(d)}]
     if not shown and not ref_peaks:
         return missing("Roofline", "phasecal probe --suite all")
     colors = device_colors(results)
@@ -184,7 +184,7 @@ def roofline(results: Results) -> Figure | Missing:
         ax.set_xlabel("arithmetic intensity (FLOP/byte)")
         ax.set_ylabel("attained TFLOP/s")
         ax.grid(True, which="both", alpha=0.25)
-        legend(ax, fontsize=6.5, loc="upper left")  # above the sloped roof: never over a point
+        legend(ax, fontsize=6.5, loc="best")
     sources = [s for d in shown for s in d.sources()] + ["probes/peaks.json"]
     if paper:
         sources.append(reference_source(results, PAPER_ATTENTION))

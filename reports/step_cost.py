@@ -13,10 +13,9 @@ from matplotlib.figure import Figure
 from phasecal.fitting.features import step_features
 from phasecal.fitting.predict import profile_step_time
 from phasecal.fitting.profile import Profile
-from phasecal.records import PointRecord
+from phasecal.point_params import StepParams
 
 from .data import DeviceResults, Results
-from .provenance import provenance
 from .style import finish, legend, note, panel_grid, ref_label
 
 MS, US = 1e3, 1e6
@@ -35,7 +34,7 @@ class Step:
     p90_s: float
     grid: str  # which grid of the step probe: "prefill", "decode" or "mixed"
     prefill_shape: str  # "fresh prompt", or how many chunks on how much cache
-    record: PointRecord
+    params: StepParams
 
     @property
     def tokens(self) -> int:
@@ -48,23 +47,19 @@ class Step:
 
 
 def measured_steps(d: DeviceResults) -> list[Step]:
-    """The step probe's points of a device as Steps (points without a composition are skipped)."""
+    """The step probe's points of a device as Steps (their params were checked when the raw file was read)."""
     steps = []
     for rec in d.points("step"):
-        prefill = rec.params.get("prefill") or []
-        decode = rec.params.get("decode") or []
-        n_p = sum(int(q) for q, _ in prefill)
-        if n_p + len(decode) == 0:
-            continue
+        p = StepParams.from_dict(rec.params)
         p10, p90 = np.percentile(rec.samples_s, [10, 90])
-        grid = rec.params.get("grid") or ("prefill" if not decode else "decode" if not prefill else "mixed")
-        steps.append(Step(n_p, len(decode), float(np.mean(decode)) if decode else 0.0,
-                          bool(rec.params.get("graph", False)), rec.median_s, float(p10), float(p90), grid,
-                          _prefill_shape(prefill), rec))
+        # a point written without its grid (by other tools) is placed by its composition
+        grid = p.grid or ("prefill" if not p.decode else "decode" if not p.prefill else "mixed")
+        steps.append(Step(p.num_tokens - len(p.decode), len(p.decode), float(np.mean(p.decode)) if p.decode else 0.0,
+                          p.graph, rec.median_s, float(p10), float(p90), grid, _prefill_shape(p.prefill), p))
     return steps
 
 
-def _prefill_shape(prefill: list) -> str:
+def _prefill_shape(prefill: tuple[tuple[int, int], ...]) -> str:
     if not prefill:
         return ""
     cached = sorted({int(c) for _, c in prefill})
@@ -76,8 +71,7 @@ def _prefill_shape(prefill: list) -> str:
 
 def predicted_time(profile: Profile, step: Step) -> float:
     """The profile's step time for a measured step's exact composition."""
-    p = step.record.params
-    return profile_step_time(profile, step_features(p.get("prefill") or [], p.get("decode") or [], step.graph))
+    return profile_step_time(profile, step_features(step.params.prefill, step.params.decode, step.graph))
 
 
 def _mode(graph: bool) -> str:
@@ -93,8 +87,8 @@ def step_time_vs_tokens(results: Results) -> Figure:
     fig, axes = panel_grid(2 * max(len(devices), 1), ncols=2)
     sources: list[str] = []
     if not devices:
-        for ax in axes:
-            note(ax, f"no step-probe records under {results.where} (run `phasecal run`)")
+        note(axes[0], f"no step-probe records under {results.where}: run `phasecal run`")
+        note(axes[1], "no step-probe records")
     for row, d in enumerate(devices):
         steps = measured_steps(d)
         sources += d.sources("step") + ([d.profile_source()] if d.profile is not None else [])
@@ -104,8 +98,7 @@ def step_time_vs_tokens(results: Results) -> Figure:
                 note(ax, f"no pure-{phase} steps measured for {d.label}")
                 continue
             _plot_phase(ax, d, pure, phase)
-    return finish(fig, "Step time against tokens per phase (ms); markers measured, lines fitted", sources,
-                  provenance=provenance(devices))
+    return finish(fig, "Step time against tokens per phase (ms); markers measured, lines fitted", sources)
 
 
 def _plot_phase(ax, d: DeviceResults, steps: list[Step], phase: str) -> None:
@@ -156,12 +149,14 @@ def marginal_cost_vs_decode_share(results: Results) -> Figure:
     where the curve first reaches the line. Markers are the per-share β(r) the fit went through, where
     the profile keeps them. Published calibrations under results/reference/ get their own panels.
     """
-    entries = [e for e in results.profiles() if e[1].mixed is not None]
+    entries = [(d.label, d.profile, d.profile_source(), False) for d in results.with_profile()
+               if d.profile.mixed is not None]
+    entries += [(r.label, r.profile, r.source, True) for r in results.references if r.profile.mixed]
     fig, axes = panel_grid(len(entries))
     if not entries:
-        note(axes[0], f"no profile with a mixed-step fit (β_MB) under {results.where} (run `phasecal run`)")
+        note(axes[0], f"no profile with a mixed-step fit (β_MB) under {results.where}: run `phasecal fit`")
     sources = []
-    for ax, (label, profile, source, is_ref, _) in zip(axes, entries, strict=False):
+    for ax, (label, profile, source, is_ref) in zip(axes, entries, strict=False):
         sources.append(source)
         mixed = profile.mixed
         r = np.linspace(0, 1, 101)
@@ -190,8 +185,7 @@ def marginal_cost_vs_decode_share(results: Results) -> Figure:
                      fontsize=9)
         ax.grid(True, alpha=0.25)
         legend(ax, loc="best")
-    return finish(fig, "MB marginal cost per token against decode share (µs/token), crossover marked", sources,
-                  provenance=provenance(e[4] for e in entries))
+    return finish(fig, "MB marginal cost per token against decode share (µs/token), crossover marked", sources)
 
 
 def beta_mb_points(profile: Profile) -> tuple[list[float], list[float]]:
@@ -210,7 +204,7 @@ def predicted_vs_measured(results: Results) -> Figure:
     devices = [d for d in results.with_profile() if d.points("step")]
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no device with both step records and a profile under {results.where} (run `phasecal run`)")
+        note(axes[0], f"no device with both step records and a profile under {results.where}")
     sources = []
     for ax, d in zip(axes, devices, strict=False):
         sources += d.sources("step") + [d.profile_source()]
@@ -243,8 +237,7 @@ def predicted_vs_measured(results: Results) -> Figure:
         ax.set_title(f"{d.label}\nmodel: {family}; MAPE in-sample {mape:.1f}%{held_text}", fontsize=9.5)
         ax.grid(True, which="both", alpha=0.25)
         legend(ax, loc="upper left")
-    return finish(fig, "Predicted against measured step time (ms), profile model on every measured step", sources,
-                  provenance=provenance(devices))
+    return finish(fig, "Predicted against measured step time (ms), profile model on every measured step", sources)
 
 
 def model_error_by_family(results: Results) -> Figure:
@@ -252,7 +245,7 @@ def model_error_by_family(results: Results) -> Figure:
     devices = [d for d in results.with_profile() if d.profile.families]
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no profile with a model-family error table under {results.where} (run `phasecal run`)")
+        note(axes[0], f"no profile with a model-family error table under {results.where}")
     sources = []
     for ax, d in zip(axes, devices, strict=False):
         sources.append(d.profile_source())
@@ -270,5 +263,4 @@ def model_error_by_family(results: Results) -> Figure:
         ax.set_title(f"{d.label}\n★ = model the profile uses", fontsize=9.5)
         ax.grid(True, axis="y", alpha=0.25)
         legend(ax)
-    return finish(fig, "Step-model error by family: held-out MAPE (%), lower is better", sources,
-                  provenance=provenance(devices))
+    return finish(fig, "Step-model error by family: held-out MAPE (%), lower is better", sources)

@@ -104,4 +104,5 @@ def at_load(workload: Workload, load: float, capacity: Capacity) -> Workload:
     scale = rho / load
     t0 = workload.arrivals[0]
     arrivals = [t0 + (t - t0) * scale for t in workload.arrivals]
-    return Workload(workload.name, list(workload.prompt_lens), list(workload.output_lens), arrivals=arrivals)
+    return Workload(workload.name, list(workload.prompt_lens), list(workload.output_lens), arrivals=arrivals,
+                    family=workload.family)

@@ -1,9 +1,9 @@
-"""Per-request and per-run metrics: throughput, TTFT/TPOT percentiles, SLO attainment; CSV and JSON out."""
+"""Per-request and per-run metrics: throughput, TTFT/TPOT percentiles, SLO attainment; per-request CSV out
+(the run document is `schedule_doc.ScheduleDoc`)."""
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -95,16 +95,8 @@ def write_requests_csv(result: EngineResult, path: str | os.PathLike) -> Path:
         tpot = (r.finish_time - r.first_token_time) / (r.output_len - 1) if r.output_len > 1 else ""
         rows.append((r.rid, r.arrival, r.prompt_len, r.output_len, r.first_token_time, r.finish_time,
                      r.first_token_time - r.arrival, tpot, r.preemptions))
-    return _atomic(path, lambda f: (csv.writer(f).writerow(REQUEST_COLUMNS), csv.writer(f).writerows(rows)))
-
-
-def write_summary_json(summaries: list[PolicySummary], path: str | os.PathLike, extra: dict | None = None) -> Path:
-    """The summaries (and any context in `extra`) as one JSON document (atomic write)."""
-    doc = {**(extra or {}), "policies": [s.to_dict() for s in summaries]}
-    return _atomic(path, lambda f: json.dump(doc, f, indent=2, default=str))
-
-
-def _atomic(path: str | os.PathLike, write) -> Path:
     with atomic_file(path) as f:
-        write(f)
+        writer = csv.writer(f)
+        writer.writerow(REQUEST_COLUMNS)
+        writer.writerows(rows)
     return Path(path)

@@ -13,6 +13,7 @@ from .ebplus import EBPlus, SelectorSettings
 from .fair import FairBatching
 from .mb import MixedBatching, PrefillFirst
 from .metrics import SLO, PolicySummary, summarize
+from .schedule_doc import WorkloadInfo
 from .simulator import EngineResult, SimulatedExecutor, run_engine
 from .state import EngineConfig
 from .workload_spec import workload_from_spec
@@ -80,6 +81,7 @@ class SimulationReport:
     workload and the load it offered (ρ; None for a closed loop)."""
 
     workload: str
+    workload_info: WorkloadInfo
     config: EngineConfig
     thresholds: Thresholds
     capacity: Capacity
@@ -106,8 +108,9 @@ def simulate(profile: Profile, workload: Workload | str, policies=("mb", "eb"), 
     """Simulate each policy on `workload` (a Workload or a spec such as 'balanced:c=512'); with `execute`,
     also run the synthetic model of `profile.model['name']` for real on `device` (default: cuda if
     available, else cpu) under the same policy code and report the throughput gap."""
-    if isinstance(workload, str):
-        workload = workload_from_spec(workload, seed=seed)
+    spec = workload if isinstance(workload, str) else None
+    if spec is not None:
+        workload = workload_from_spec(spec, seed=seed)
     names = parse_policies(policies)
     config = config or EngineConfig()
     if execute and config.kv_capacity_tokens is None:
@@ -119,7 +122,8 @@ def simulate(profile: Profile, workload: Workload | str, policies=("mb", "eb"), 
         admit_execution(profile, config, device)
     workload, capacity = apply_load(profile, workload, config)
     th = derive_thresholds(profile, workload_stats(workload, config))
-    report = SimulationReport(workload.name, config, th, capacity, offered_load(workload, capacity))
+    report = SimulationReport(workload.name, WorkloadInfo.of(workload, spec), config, th, capacity,
+                              offered_load(workload, capacity))
     for name in names:
         res = run_engine(make_policy(name, profile, th, selector, slo, config.decode_graph),
                          SimulatedExecutor(profile, config.decode_graph), workload, config, fast_forward=fast_forward)

@@ -133,7 +133,7 @@ def _synthetic_from_spec(spec: str, head: str, n: int | None, c: int | None, rat
         c = 256
     w = synthetic(mu_l, mu_o, n or 2000, concurrency=c, rate=rate, jitter=jitter, seed=seed)
     if load is not None:
-        w.name = f"{mu_l:g}/{mu_o:g} load={load:g}"
+        w.name = w.family = f"{mu_l:g}/{mu_o:g} load={load:g}"
     if head in PAPER_WORKLOADS:
-        w.name = f"{head} ({w.name})"
+        w.name, w.family = f"{head} ({w.name})", head
     return w

@@ -27,6 +27,14 @@ class Workload:
     arrivals: list[float] | None = None
     concurrency: list[int] | None = None
     load: float | None = None  # offered load ρ asked for (`:load=`); the runner, which knows capacity, applies it
+    family: str | None = None  # what results group it under across concurrencies (None: its name)
+
+    @property
+    def fixed_concurrency(self) -> int | None:
+        """The concurrency of a closed loop that keeps one (None: open loop, or a concurrency that shifts)."""
+        if self.concurrency is None or len(set(self.concurrency)) != 1:
+            return None
+        return self.concurrency[0]
 
     def __post_init__(self):
         n = len(self.prompt_lens)
@@ -79,8 +87,8 @@ def synthetic(mu_l: float, mu_o: float, num_requests: int, *, concurrency: int |
         for _ in range(num_requests):
             arrivals.append(t)
             t += rng.expovariate(rate)
-        return Workload(f"{name} rate={rate:g}", prompts, outputs, arrivals=arrivals)
-    return Workload(f"{name} c={concurrency}", prompts, outputs, concurrency=[concurrency] * num_requests)
+        return Workload(f"{name} rate={rate:g}", prompts, outputs, arrivals=arrivals, family=f"{name} rate={rate:g}")
+    return Workload(f"{name} c={concurrency}", prompts, outputs, concurrency=[concurrency] * num_requests, family=name)
 
 
 def distribution_shift(phases: list[tuple[float, float, int]], concurrency: int, *, jitter: float = 0.5,
@@ -92,7 +100,8 @@ def distribution_shift(phases: list[tuple[float, float, int]], concurrency: int,
         prompts += w.prompt_lens
         outputs += w.output_lens
     label = " → ".join(f"{a:g}/{b:g}" for a, b, _ in phases)
-    return Workload(f"shift {label} c={concurrency}", prompts, outputs, concurrency=[concurrency] * len(prompts))
+    return Workload(f"shift {label} c={concurrency}", prompts, outputs, concurrency=[concurrency] * len(prompts),
+                    family=f"shift {label}")
 
 
 def concurrency_shift(mu_l: float, mu_o: float, phases: list[tuple[int, int]], *, jitter: float = 0.5,
@@ -102,7 +111,8 @@ def concurrency_shift(mu_l: float, mu_o: float, phases: list[tuple[int, int]], *
     w = synthetic(mu_l, mu_o, n, concurrency=1, jitter=jitter, seed=seed)
     conc = [c for c, k in phases for _ in range(k)]
     label = " → ".join(str(c) for c, _ in phases)
-    return Workload(f"{mu_l:g}/{mu_o:g} c={label}", w.prompt_lens, w.output_lens, concurrency=conc)
+    return Workload(f"{mu_l:g}/{mu_o:g} c={label}", w.prompt_lens, w.output_lens, concurrency=conc,
+                    family=f"{mu_l:g}/{mu_o:g} c={label}")
 
 
 def azure_conv(limit: int | None = None) -> Workload:

@@ -93,8 +93,9 @@ def _fit_and_simulate(raw: Path, work, workload: str, console) -> list[Path]:
     from phasecal.fitting.fit import fit_profile
     from phasecal.fitting.profile import save_profile
     from phasecal.scheduler.run import simulate
+    from phasecal.scheduler.schedule_doc import ScheduleDoc, write_schedule_doc
 
-    from .run_summary import print_summary, schedule_name, write_schedule
+    from .run_summary import print_summary, schedule_name
 
     console.print("fitting the step-cost model ...")
     profile = fit_profile([raw], command=" ".join(["phasecal", *sys.argv[1:]]))
@@ -102,6 +103,7 @@ def _fit_and_simulate(raw: Path, work, workload: str, console) -> list[Path]:
     report = simulate(profile, work, ("mb", "eb"))
     profile.derived["eb_thresholds"] = {report.workload: report.thresholds.to_dict()}
     profile_path = save_profile(profile, raw.with_name("profile.json"))
-    schedule_path = write_schedule(report, raw.with_name(f"schedule_{schedule_name(workload)}.json"), workload)
+    schedule_path = write_schedule_doc(ScheduleDoc.from_report(report, profile_path, spec=workload),
+                                       raw.with_name(f"schedule_{schedule_name(workload)}.json"))
     print_summary(profile, report, Console())
     return [raw, profile_path, schedule_path]

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from phasecal.fitting.profile import Profile
-from phasecal.scheduler.metrics import write_summary_json
 from phasecal.scheduler.run import SimulationReport
 
 from .simulate import warn_overload
@@ -19,13 +17,6 @@ def schedule_name(spec: str) -> str:
     """File-name part for a workload spec: its workload (a trace file's stem), options dropped."""
     head = spec.split(":", 1)[0].replace("\\", "/").rsplit("/", 1)[-1]
     return re.sub(r"[^A-Za-z0-9_.-]", "_", head.removesuffix(".csv"))
-
-
-def write_schedule(report: SimulationReport, path: Path, spec: str) -> Path:
-    """The simulated policy summaries with the thresholds EB used and the load offered (atomic JSON)."""
-    return write_summary_json(report.summaries(), path, extra={
-        "workload": report.workload, "workload_spec": spec, "offered_load": report.offered_load,
-        "capacity": report.capacity.to_dict(), "thresholds": report.thresholds.to_dict()})
 
 
 def print_summary(profile: Profile, report: SimulationReport, console: Console) -> None:

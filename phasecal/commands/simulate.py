@@ -50,10 +50,9 @@ def simulate(
 ) -> None:
     """Simulate scheduling policies on a workload under a profile and print them side by side."""
     from rich.console import Console
-    from rich.table import Table
 
     from phasecal.fitting.profile import load_profile
-    from phasecal.scheduler.metrics import SLO, write_requests_csv, write_summary_json
+    from phasecal.scheduler.metrics import SLO
     from phasecal.scheduler.run import simulate as run_simulation
     from phasecal.scheduler.state import EngineConfig
 
@@ -63,7 +62,21 @@ def simulate(
     report = run_simulation(prof, workload, policy, execute=execute, config=cfg, seed=seed,
                             slo=SLO(slo_ttft, slo_tpot))
     console = Console()
-    th = report.thresholds
+    console.print(policy_table(report, prof, execute))
+    warn_overload(report, console)
+    print_thresholds(report.thresholds, console)
+    for name, run in report.runs.items():
+        if run.throughput_gap is not None:
+            console.print(f"{name}: executed {run.executed.throughput_tok_s:,.0f} tok/s vs simulated "
+                          f"{run.simulated.throughput_tok_s:,.0f} tok/s → gap {run.throughput_gap:+.1%}")
+    if out is not None:
+        write_outputs(report, profile, out, console)
+
+
+def policy_table(report, prof, execute: bool):
+    """The policies side by side (simulated, and executed where run), one row per metric."""
+    from rich.table import Table
+
     c = report.config
     table = Table(title=f"{report.workload} · {prof.model.get('name', '?')} on {prof.device.get('name', '?')} · "
                         f"N {c.max_num_seqs}, B {c.token_budget}, KV {c.kv_capacity_tokens:,} tokens · "
@@ -78,8 +91,11 @@ def simulate(
         table.add_column(label, justify="right")
     for label, field, fmt in _ROWS:
         table.add_row(label, *(_fmt(getattr(s, field), fmt) for _, s in cols))
-    console.print(table)
-    warn_overload(report, console)
+    return table
+
+
+def print_thresholds(th, console) -> None:
+    """EB's thresholds and what the MB/EB crossover predicts."""
     console.print(f"EB: θ₀ {th.theta0:.4f}, θ* {th.theta_star:.4f} (Δθ {th.delta_theta:.4f}, η {th.eta:.3g}), "
                   f"N {th.n} (N̂* {th.n_star_form}: closed {th.n_star_closed}, CLT {th.n_star_clt}), "
                   f"k̂ {th.k_hat}, exact k* {th.k_exact}")
@@ -89,21 +105,19 @@ def simulate(
                       f"[bold]{th.decision}[/] (α_MB from {th.alpha_mb_source})")
     else:
         console.print("crossover: the profile has no β_MB fit (mixed), so no MB/EB prediction")
+
+
+def write_outputs(report, profile: Path, out: Path, console) -> None:
+    """summary.json (the run's ScheduleDoc) and one per-request CSV per policy run in `out`."""
+    from phasecal.scheduler.metrics import write_requests_csv
+    from phasecal.scheduler.schedule_doc import ScheduleDoc, write_schedule_doc
+
     for name, run in report.runs.items():
-        if run.throughput_gap is not None:
-            console.print(f"{name}: executed {run.executed.throughput_tok_s:,.0f} tok/s vs simulated "
-                          f"{run.simulated.throughput_tok_s:,.0f} tok/s → gap {run.throughput_gap:+.1%}")
-    if out is not None:
-        for name, run in report.runs.items():
-            write_requests_csv(run.simulated_result, out / f"requests_{_safe(name)}.csv")
-            if run.executed_result is not None:
-                write_requests_csv(run.executed_result, out / f"requests_{_safe(name)}_executed.csv")
-        extra = {"workload": report.workload, "profile": str(profile), "config": vars(c),
-                 "thresholds": th.to_dict(),
-                 "executed": [r.executed.to_dict() for r in report.runs.values() if r.executed is not None],
-                 "throughput_gap": {n: r.throughput_gap for n, r in report.runs.items() if r.executed is not None}}
-        console.print(f"wrote {write_summary_json(report.summaries(), out / 'summary.json', extra)} and "
-                      f"{len(report.runs)} per-request CSV file(s) in {out}")
+        write_requests_csv(run.simulated_result, out / f"requests_{_safe(name)}.csv")
+        if run.executed_result is not None:
+            write_requests_csv(run.executed_result, out / f"requests_{_safe(name)}_executed.csv")
+    path = write_schedule_doc(ScheduleDoc.from_report(report, profile), out / "summary.json")
+    console.print(f"wrote {path} and {len(report.runs)} per-request CSV file(s) in {out}")
 
 
 def warn_overload(report, console) -> None:

@@ -24,7 +24,16 @@
 # %%
 from IPython.display import Markdown
 
-from phasecal.reports import compare, devices, ratios, roofline
+from phasecal.reports import (
+    compare,
+    device_attention,
+    device_bandwidth,
+    device_gemm,
+    device_launch,
+    devices,
+    ratios,
+    roofline,
+)
 from phasecal.reports.data import load_results
 from phasecal.reports.style import show
 
@@ -38,8 +47,8 @@ for problem in results.problems:
 # ## How many times faster than the baseline
 #
 # Each device's headline numbers, and in brackets how many times faster than the baseline device (the
-# first measured one; pass `baseline="..."` to choose another). A published reference's rates are the
-# ceilings measured elsewhere through PyTorch (`probes/peaks.json`), its step costs the paper's calibration.
+# first measured one; pass `baseline="..."` to choose another). A published reference has step costs only
+# (the paper's calibration): its device's rates were not measured, so they show as —.
 
 # %%
 Markdown(ratios.ratio_markdown(results))
@@ -48,7 +57,7 @@ Markdown(ratios.ratio_markdown(results))
 # ## Devices on shared axes
 #
 # Copy bandwidth against working-set size: the cache plateau on the left, memory on the right. The
-# black lines are the datasheet and the bandwidth measured elsewhere of the published reference devices.
+# black dotted lines are the datasheet bandwidths of the devices shown (`probes/peaks.json`).
 
 # %%
 show(compare.bandwidth_by_device(results))
@@ -111,7 +120,7 @@ Markdown(devices.skipped_markdown(results))
 # right is the memory bandwidth; the dotted black line is the datasheet figure.
 
 # %%
-show(devices.bandwidth_sweep(results))
+show(device_bandwidth.bandwidth_sweep(results))
 
 # %% [markdown]
 # ## 2. Launch overhead, eager against CUDA Graph
@@ -122,7 +131,7 @@ show(devices.bandwidth_sweep(results))
 # the torch op's call cost is measured; graphs are CUDA only.
 
 # %%
-show(devices.launch_overhead(results))
+show(device_launch.launch_overhead(results))
 
 # %% [markdown]
 # ## 3. GEMM rates against the ceiling
@@ -132,7 +141,7 @@ show(devices.launch_overhead(results))
 # peak as M grows.
 
 # %%
-show(devices.gemm_rates(results))
+show(device_gemm.gemm_rates(results))
 
 # %% [markdown]
 # ## 4. Attention rates
@@ -144,4 +153,4 @@ show(devices.gemm_rates(results))
 # against their decode share: on a GPU as one unified launch and as two launches.
 
 # %%
-show(devices.attention_rates(results))
+show(device_attention.attention_rates(results))

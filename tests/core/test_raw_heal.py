@@ -2,11 +2,12 @@
 
 import pytest
 
+from phasecal.point_params import StepParams
 from phasecal.records import PointRecord, RunHeader, append_record, heal_raw, read_raw
 
 
 def _point(i: int) -> PointRecord:
-    params = {"grid": "prefill", "prefill": [[i + 1, 0]], "decode": [], "graph": False}
+    params = StepParams(((i + 1, 0),), (), False, "prefill").to_dict()
     return PointRecord(probe="step", key=f"step/{i}", params=params,
                        median_s=1e-3 * (i + 1), spread=0.01, samples_s=[1e-3 * (i + 1)] * 3)
 

@@ -101,8 +101,7 @@ def test_crossover_share_cases():
 
 def test_ridge_point_from_device_ceilings(tmp_path):
     device = {"name": "fake-gpu", "kind": "cuda", "versions": {"torch": "2.11"}, "driver": "580",
-              "datasheet": {"hbm_tb_s": 3.2, "bf16_dense_tflops": 800.0,
-                            "measured": {"copy_tb_s": 3.0, "bf16_gemm_tflops": 750.0}}}
+              "datasheet": {"hbm_tb_s": 3.2, "bf16_dense_tflops": 800.0}}
     truth = {"intercept": 2e-4, "has_p": 3e-4, "has_d": 5e-4, "s_p": 1e-9, "s_d": 2e-9, "n_seq": 1e-6,
              "t_token": 4e-6, "knee_tokens": 300.0}
     raw = write_raw(tmp_path / "raw.jsonl", StepModel("roofline", truth), noise=0.002, device=device,
@@ -111,7 +110,6 @@ def test_ridge_point_from_device_ceilings(tmp_path):
     ridge = profile.derived["ridge_point"]
     assert ridge["device_flop_per_byte"] == pytest.approx(250.0)
     assert ridge["device_tokens"] == pytest.approx(500.0)  # fp32 weights: 4 bytes each, 2 FLOPs per token
-    assert ridge["measured_tokens"] == pytest.approx(500.0)
     assert ridge["fitted_tokens"] == pytest.approx(300.0, rel=0.05)
     assert profile.software == {"torch": "2.11", "driver": "580"}
 

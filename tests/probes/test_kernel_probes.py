@@ -22,6 +22,7 @@ def small_sizes(fast_suite, monkeypatch):
                                            "budget": 16, "mixed_context": 16})
 
 
+@pytest.mark.slow  # 20-45 s each on a loaded 2-core CPU: the whole probe on its CPU grid
 def test_bandwidth_on_cpu_counts_babelstream_bytes(small_sizes, tmp_path):
     points, summary = _run(tmp_path, "bandwidth")
     assert {p.params["impl"] for p in points} == {"torch"}
@@ -57,6 +58,7 @@ def test_bandwidth_ceilings_find_plateau_and_knee():
     assert c["plateau_gb_s"] == 20 and c["peak_gb_s"] == 90 and c["knee_bytes"] == 8
 
 
+@pytest.mark.slow  # 20-45 s each on a loaded 2-core CPU: the whole probe on its CPU grid
 def test_gemm_on_cpu_covers_every_linear_layer(small_sizes, tmp_path):
     points, summary = _run(tmp_path, "gemm")
     from phasecal.kernels.catalog import get_model_shape
@@ -114,6 +116,7 @@ def test_gemm_rate_of_a_1_ms_point():
     assert rec.extra["tflops"] == pytest.approx(3.2768e-5) and rec.extra["gb_s"] == pytest.approx(0.011264)
 
 
+@pytest.mark.slow  # 20-45 s each on a loaded 2-core CPU: the whole probe on its CPU grid
 def test_attention_on_cpu_runs_prefill_decode_and_mixed(small_sizes, tmp_path):
     points, summary = _run(tmp_path, "attention")
     kinds = {p.params["kind"] for p in points}

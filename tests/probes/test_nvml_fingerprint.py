@@ -1,5 +1,7 @@
 """NVML reason decoding, the CPU fingerprint and the datasheet peaks."""
 
+from pathlib import Path
+
 import pytest
 
 from phasecal.probes.fingerprint import device_fingerprint, slugify
@@ -60,8 +62,18 @@ def test_unknown_gpu_has_no_peaks():
 
 
 def test_every_peak_entry_is_sourced_and_positive():
+    repo = Path(__file__).resolve().parents[2]
     for entry in load_peaks():
         assert entry["source"].strip() and "http" in entry["source"]
         assert entry["hbm_tb_s"] > 0 and entry["bf16_dense_tflops"] > 0
-        if "measured" in entry:
-            assert entry["measured"]["source"]
+        if "measured" in entry:  # a measured ceiling names the results file in this repository that measured it
+            assert (repo / entry["measured"]["file"]).is_file()
+
+
+@pytest.mark.parametrize(("name", "tb_s", "tflops"), [
+    ("NVIDIA H100 80GB HBM3", 3.35, 989.4),  # H100 SXM datasheet: 3.35 TB/s, BF16 1,979 TFLOPS with sparsity
+    ("NVIDIA H200", 4.8, 989.4),  # H200 datasheet: 4.8 TB/s, BF16 1,979 TFLOPS with sparsity
+])
+def test_hopper_peaks_are_the_datasheet_dense_figures(name, tb_s, tflops):
+    entry = datasheet_peaks(name)
+    assert (entry["hbm_tb_s"], entry["bf16_dense_tflops"]) == (tb_s, tflops)

@@ -177,3 +177,23 @@ def test_a_cuda_device_index_becomes_the_current_device(monkeypatch):
     assert select_device("cuda:1") == torch.device("cuda", 1)
     assert selected == [torch.device("cuda", 1)]
     assert select_device("cpu").type == "cpu" and len(selected) == 1
+
+
+def test_summary_keeps_each_probes_own_elapsed_time(fast_suite, tmp_path, monkeypatch):
+    import time
+    from types import SimpleNamespace
+
+    from phasecal.probes import suite
+    from phasecal.probes.context import Plan
+    from phasecal.probes.suite_summary import SuiteSummary
+
+    def slow_plan(ctx):
+        time.sleep(0.3)
+        return Plan()
+
+    slow = SimpleNamespace(NAME="slow", plan=slow_plan, run=None, summarize=lambda records: "")
+    monkeypatch.setattr(suite, "probe_modules", lambda name: [slow, step])
+    path = run_suite(_cfg(tmp_path))
+    summary = SuiteSummary.from_dict(json.loads((path.parent / "summary.json").read_text()))
+    assert summary.probes["slow"].elapsed_s >= 0.3  # not the last probe's time written over every entry
+    assert summary.probes["step"].elapsed_s is not None and summary.probes["step"].planned > 0

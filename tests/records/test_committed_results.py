@@ -10,11 +10,17 @@ import pytest
 
 from phasecal.fitting.profile import load_profile
 from phasecal.point_params import PARAMS, params_from_dict, rates_from_dict
+from phasecal.probes.suite_summary import SuiteSummary
 from phasecal.records import read_raw
+from phasecal.scheduler.schedule_doc import KIND, read_schedule_doc
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 RAW = sorted(RESULTS.rglob("raw.jsonl"))
 PROFILES = sorted(RESULTS.rglob("profile.json"))
+SUITE_SUMMARIES = sorted(p for p in RESULTS.glob("*/*/summary.json") if (p.parent / "raw.jsonl").exists())
+SCHEDULES = sorted(p for p in RESULTS.rglob("*.json") if json.loads(p.read_text()).get("kind") == KIND)
+PUBLISHED = RESULTS / "reference"  # copied unchanged from their authors, cited in its README
+BENCH_RECORDS = sorted(RESULTS.glob("derived/*/bench.json"))  # benchmark speed records, read by no stage
 
 
 def _ids(paths):
@@ -22,7 +28,19 @@ def _ids(paths):
 
 
 def test_there_are_committed_results():
-    assert RAW and PROFILES
+    assert RAW and PROFILES and SUITE_SUMMARIES and SCHEDULES
+
+
+def test_every_committed_json_has_a_typed_reader():
+    typed = set(PROFILES) | set(SUITE_SUMMARIES) | set(SCHEDULES) | set(BENCH_RECORDS)
+    untyped = [p for p in RESULTS.rglob("*.json") if p not in typed and PUBLISHED not in p.parents]
+    assert not untyped, f"results without a typed reader: {untyped}"
+
+
+@pytest.mark.parametrize("path", SCHEDULES, ids=_ids(SCHEDULES))
+def test_schedule_documents_load(path):
+    doc = read_schedule_doc(path)
+    assert doc.policies and all(s.workload == doc.workload.name for s in doc.policies + doc.executed)
 
 
 @pytest.mark.parametrize("path", RAW, ids=_ids(RAW))
@@ -39,3 +57,9 @@ def test_raw_points_load_typed(path):
 def test_profiles_load(path):
     profile = load_profile(path)
     assert json.loads(path.read_text())["model"] == profile.model
+
+
+@pytest.mark.parametrize("path", SUITE_SUMMARIES, ids=_ids(SUITE_SUMMARIES))
+def test_suite_summaries_load(path):
+    summary = SuiteSummary.from_dict(json.loads(path.read_text()), str(path))
+    assert summary.probes and set(summary.probes) == set(json.loads(path.read_text())["probes"])

@@ -3,7 +3,6 @@ project's own writers, with step times from a known cost model plus a little noi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,9 @@ import numpy as np
 from phasecal.fitting.profile import ExclusiveCosts, FamilyScore, MixedCost, Profile, StepModel, save_profile
 from phasecal.point_params import BandwidthRates
 from phasecal.records import PointRecord, RunHeader, append_record
-from phasecal.scheduler.metrics import PolicySummary, write_summary_json
+from phasecal.scheduler.metrics import PolicySummary
+from phasecal.scheduler.schedule_doc import ScheduleDoc, WorkloadInfo, write_schedule_doc
+from phasecal.scheduler.state import EngineConfig
 
 
 def _record(probe: str, key: str, params: dict, median: float, rng: np.random.Generator,
@@ -121,37 +122,42 @@ def write_device(root: Path, slug: str, name: str, *, model: str = "tiny", speed
     return folder
 
 
-def write_scheduler(path: Path, *, speed: float = 1.0, device: str | None = None,
-                    cases: tuple[str, ...] = ("balanced c=64", "balanced c=256", "decode_heavy c=64")) -> Path:
-    """A scheduler summary document as `phasecal simulate` writes it: MB, EB and EB+ on each case."""
-    summaries = []
-    for i, case in enumerate(cases):
+def _summary(policy: str, workload: str, thr: float, ttft: float, tpot: float) -> PolicySummary:
+    return PolicySummary(
+        policy=policy, workload=workload, executed=False, num_requests=100, makespan_s=10.0,
+        throughput_tok_s=thr, output_tok_s=thr / 2, ttft_mean=ttft, ttft_p50=ttft, ttft_p90=2 * ttft,
+        ttft_p99=3 * ttft, tpot_mean=tpot, tpot_p50=tpot, tpot_p90=1.5 * tpot, tpot_p99=2 * tpot,
+        slo_attainment=0.9, slo={"ttft_s": 2.0, "tpot_s": 0.1}, preemptions=0, mode_switches=0,
+        steps=100, kv_peak_blocks=10, kv_blocks=100, wall_s=0.1, steps_per_s=1000.0)
+
+
+def _doc(family: str, concurrency: int | None, summaries: list[PolicySummary], profile: str | None,
+         decision: str = "MB") -> ScheduleDoc:
+    name = family if concurrency is None else f"{family} c={concurrency}"
+    return ScheduleDoc(WorkloadInfo(name, family, concurrency, 100), profile, EngineConfig().resolved(), {},
+                       decision, summaries)
+
+
+def write_scheduler(folder: Path, *, speed: float = 1.0,
+                    cases: tuple[tuple[str, int], ...] = (("balanced", 64), ("balanced", 256), ("decode_heavy", 64))
+                    ) -> Path:
+    """Schedule documents as `phasecal simulate` writes them, one per case: MB, EB and EB+ on each."""
+    for i, (family, conc) in enumerate(cases):
+        summaries = []
         for j, policy in enumerate(("mb", "eb", "ebplus")):
             thr = speed * 1000 * (1 + 0.1 * i) * (1 + 0.05 * ((i + j) % 3))
-            ttft, tpot = 0.5 / speed * (1 + j), 0.02 / speed * (3 - j)
-            summaries.append(PolicySummary(
-                policy=policy, workload=case, executed=False, num_requests=100, makespan_s=10.0,
-                throughput_tok_s=thr, output_tok_s=thr / 2, ttft_mean=ttft, ttft_p50=ttft, ttft_p90=2 * ttft,
-                ttft_p99=3 * ttft, tpot_mean=tpot, tpot_p50=tpot, tpot_p90=1.5 * tpot, tpot_p99=2 * tpot,
-                slo_attainment=0.9, slo={"ttft_s": 2.0, "tpot_s": 0.1}, preemptions=0, mode_switches=0,
-                steps=100, kv_peak_blocks=10, kv_blocks=100, wall_s=0.1, steps_per_s=1000.0))
-    return write_summary_json(summaries, path, {"device": device} if device else None)
+            summaries.append(_summary(policy, f"{family} c={conc}", thr, 0.5 / speed * (1 + j), 0.02 / speed * (3 - j)))
+        write_schedule_doc(_doc(family, conc, summaries, None), folder / f"schedule_{family}_c{conc}.json")
+    return folder
 
 
-def write_scheduler_bench(path: Path, profile_source: str) -> Path:
-    """A scheduler study as benchmarks/bench_simulator.py writes it: medians per policy, the crossover's
-    prediction per paper workload, and an Azure-trace run."""
-    def entry(policy: str, thr: float, ttft: float, tpot_ms: float) -> dict:
-        return {"policy": policy, "wall_s": 1.0, "cpu_s": 0.5, "steps": 100, "throughput_tok_s": thr,
-                "ttft_p50_s": ttft, "tpot_p50_ms": tpot_ms, "preemptions": 0, "mode_switches": 0}
-    workloads = []
+def write_scheduler_bench(folder: Path, profile_source: str) -> Path:
+    """Schedule documents as benchmarks/bench_simulator.py writes them on a published calibration: the
+    crossover's prediction per paper workload, and an Azure-trace run."""
     for name, conc, eb_gain in (("decode_heavy", 512, 0.01), ("decode_heavy", 2048, 0.05), ("balanced", 512, -0.02)):
-        workloads.append({"workload": name, "mu_l": 128, "mu_o": 1024, "concurrency": conc, "predicted": "EB",
-                          "simulated": {"mb": entry("mb", 15000, 0.12, 33.0),
-                                        "eb": entry("eb", 15000 * (1 + eb_gain), 1.2, 32.0),
-                                        "ebplus": entry("ebplus", 14800, 1.1, 32.5)}})
-    doc = {"what": "synthetic study", "profile_source": profile_source, "paper_workloads": workloads,
-           "azure_trace": {"requests": 100, "policies": [entry("mb", 7500, 0.04, 11.3), entry("eb", 7500, 0.03, 11.3)]}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2))
-    return path
+        summaries = [_summary("mb", name, 15000, 0.12, 0.033), _summary("eb", name, 15000 * (1 + eb_gain), 1.2, 0.032),
+                     _summary("ebplus", name, 14800, 1.1, 0.0325)]
+        write_schedule_doc(_doc(name, conc, summaries, profile_source, "EB"), folder / f"schedule_{name}_c{conc}.json")
+    azure = [_summary("mb", "azure_conv", 7500, 0.04, 0.0113), _summary("eb", "azure_conv", 7500, 0.03, 0.0113)]
+    write_schedule_doc(_doc("azure_conv", None, azure, profile_source), folder / "schedule_azure_conv.json")
+    return folder

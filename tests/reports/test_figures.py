@@ -10,17 +10,26 @@ import pytest
 from matplotlib.figure import Figure
 from synthetic import write_device, write_scheduler
 
-from phasecal.reports import devices, scheduling, step_cost
+from phasecal.probes.suite_summary import ProbeSummary, SuiteSummary
+from phasecal.reports import (
+    device_attention,
+    device_bandwidth,
+    device_gemm,
+    device_launch,
+    devices,
+    scheduling,
+    step_cost,
+)
 from phasecal.reports.data import load_results
-from phasecal.reports.style import Missing, png_bytes
+from phasecal.reports.style import png_bytes
 
 # each figure's measured quantities, with the unit its axes must name
 AXIS_UNITS = {
     devices.device_summary: ("TB/s", "µs", "TFLOP/s"),
-    devices.bandwidth_sweep: ("bandwidth (TB/s)", "working set (MiB)"),
-    devices.launch_overhead: ("µs",),
-    devices.gemm_rates: ("TFLOP/s",),
-    devices.attention_rates: ("KV read (TB/s)", "TFLOP/s", "time (ms)"),
+    device_bandwidth.bandwidth_sweep: ("bandwidth (TB/s)", "working set (MiB)"),
+    device_launch.launch_overhead: ("µs",),
+    device_gemm.gemm_rates: ("TFLOP/s",),
+    device_attention.attention_rates: ("KV read (TB/s)", "TFLOP/s", "time (ms)"),
     step_cost.step_time_vs_tokens: ("step time (ms)",),
     step_cost.marginal_cost_vs_decode_share: ("(µs/token)",),
     step_cost.predicted_vs_measured: ("measured step time (ms)", "predicted step time (ms)"),
@@ -32,10 +41,8 @@ AXIS_UNITS = {
 FIGURES = list(AXIS_UNITS)
 
 
-def texts(fig: Figure | Missing) -> str:
+def texts(fig: Figure) -> str:
     """All text a reader sees: titles, labels, legends, notes, tick labels."""
-    if isinstance(fig, Missing):
-        return fig.text
     out = [t.get_text() for t in fig.texts]
     for ax in fig.axes:
         if not ax.get_visible():
@@ -73,7 +80,7 @@ def test_new_device_appears_without_code_change(two_devices: Path):
     assert "AMD New Accelerator" not in before.summary()
     write_device(two_devices, "amd-new-accel", "AMD New Accelerator", kind="cuda", speed=5, seed=3,
                  probes=("step", "bandwidth", "gemm", "attention"))
-    write_scheduler(two_devices / "amd-new-accel" / "tiny" / "sched.json", speed=5)
+    write_scheduler(two_devices / "amd-new-accel" / "tiny" / "sched", speed=5)
     after = load_results(two_devices)
     assert len(after.devices) == len(before.devices) + 1
     for make in FIGURES:
@@ -86,7 +93,7 @@ def test_new_device_appears_without_code_change(two_devices: Path):
 
 
 def test_cpu_launch_panel_says_graphs_are_cuda_only(two_devices: Path):
-    text = texts(devices.launch_overhead(load_results(two_devices)))
+    text = texts(device_launch.launch_overhead(load_results(two_devices)))
     assert "torch: op call (host)" in text
     assert "Test CPU [cpu-test] · tiny (no CUDA Graph data on this device: CUDA only)" in text
     assert "torch: graph, per node" in text  # the GPU's replay fit
@@ -94,19 +101,19 @@ def test_cpu_launch_panel_says_graphs_are_cuda_only(two_devices: Path):
 
 def test_device_without_launch_records_gets_a_note(two_devices: Path):
     write_device(two_devices, "cpu-other", "Other CPU", probes=("step",), profile=False)
-    text = texts(devices.launch_overhead(load_results(two_devices)))
+    text = texts(device_launch.launch_overhead(load_results(two_devices)))
     assert "no launch data for Other CPU [cpu-other] · tiny: not measured" in text
 
 
 def test_references_are_marked_published(two_devices: Path):
     results = load_results(two_devices)
-    att = texts(devices.attention_rates(results))
+    att = texts(device_attention.attention_rates(results))
     assert "paper" in att and "published reference" in att
     # the synthetic GPU's name matches no datasheet; an H100 name does
     write_device(two_devices, "nvidia-h100-80gb-hbm3", "NVIDIA H100 80GB HBM3", kind="cuda", speed=30, seed=4,
                  probes=("bandwidth", "gemm"), profile=False)
     results = load_results(two_devices)
-    for make in (devices.bandwidth_sweep, devices.gemm_rates, devices.device_summary):
+    for make in (device_bandwidth.bandwidth_sweep, device_gemm.gemm_rates, devices.device_summary):
         text = texts(make(results))
         assert "datasheet" in text and "published reference" in text and "probes/peaks.json" in text
 
@@ -119,7 +126,7 @@ def test_headline_names_the_faster_device(two_devices: Path):
 
 
 def test_paper_attention_rates_match_the_published_anchor(two_devices: Path):
-    rates = devices.paper_attention_rates(load_results(two_devices))
+    rates = device_attention.paper_attention_rates(load_results(two_devices))
     decode = dict(rates["decode"])
     assert decode[2048] == pytest.approx(3.75, rel=0.01)  # DESIGN.md: ~3.75 TB/s of KV read at context 2048
 
@@ -161,8 +168,9 @@ def test_scheduler_study_on_published_calibration_is_labelled(two_devices: Path)
 
 
 def test_skipped_probe_parts_are_listed(two_devices: Path):
-    summary = {"device": "Test CPU", "probes": {"launch": {"skipped": ["launch/cupy: CuPy needs a CUDA GPU"]}}}
-    (two_devices / "cpu-test" / "tiny" / "summary.json").write_text(json.dumps(summary))
+    launch = ProbeSummary(planned=1, skipped=["launch/cupy: CuPy needs a CUDA GPU"], not_run=[], summary="1 points")
+    summary = SuiteSummary("Test CPU", None, {"launch": launch})
+    (two_devices / "cpu-test" / "tiny" / "summary.json").write_text(json.dumps(summary.to_dict()))
     md = devices.skipped_markdown(load_results(two_devices))
     assert "**Test CPU [cpu-test] · tiny**" in md and "- launch/cupy: CuPy needs a CUDA GPU" in md
 
@@ -175,3 +183,9 @@ def test_winners_table_shows_ties_as_ties(two_devices: Path):
     assert best == "MB = EB (tie within 1%: 7,500 tok/s)"
     assert ttft == "**EB** (30 ms)"
     assert scheduling._duration(8000.0) == "8,000 s"
+
+
+def test_malformed_suite_summary_is_listed_not_fatal(two_devices: Path):
+    (two_devices / "cpu-test" / "tiny" / "summary.json").write_text(json.dumps({"probes": {"launch": {"skipped": 3}}}))
+    results = load_results(two_devices)
+    assert any("cpu-test/tiny/summary.json: probes.launch: malformed probe summary" in p for p in results.problems)

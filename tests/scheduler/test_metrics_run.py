@@ -6,10 +6,12 @@ import json
 import pytest
 
 from phasecal.scheduler.mb import MixedBatching
-from phasecal.scheduler.metrics import SLO, summarize, write_requests_csv, write_summary_json
+from phasecal.scheduler.metrics import SLO, summarize, write_requests_csv
 from phasecal.scheduler.run import compare_policies, parse_policies, simulate
+from phasecal.scheduler.schedule_doc import ScheduleDoc, WorkloadInfo, read_schedule_doc, write_schedule_doc
 from phasecal.scheduler.simulator import SimulatedExecutor, run_engine
 from phasecal.scheduler.state import EngineConfig
+from phasecal.scheduler.workload_spec import workload_from_spec
 from phasecal.scheduler.workloads import Workload
 
 
@@ -37,8 +39,29 @@ def test_writers(tmp_path, h200_profile):
     res = rep.runs["mb"].simulated_result
     rows = list(csv.DictReader(write_requests_csv(res, tmp_path / "r.csv").open()))
     assert len(rows) == 40 and float(rows[0]["ttft_s"]) > 0
-    doc = json.loads(write_summary_json(rep.summaries(), tmp_path / "s.json", {"workload": rep.workload}).read_text())
-    assert [p["policy"] for p in doc["policies"]] == ["mb", "eb"] and doc["workload"] == rep.workload
+    doc = read_schedule_doc(write_schedule_doc(ScheduleDoc.from_report(rep, "h200.json"), tmp_path / "s.json"))
+    assert [p.policy for p in doc.policies] == ["mb", "eb"] and doc.policies == rep.summaries()
+    assert (doc.workload.name, doc.workload.family, doc.workload.concurrency) == (rep.workload, "balanced", 16)
+    assert doc.workload.spec == "balanced:c=16:n=40" and doc.config == rep.config and doc.profile == "h200.json"
+
+
+@pytest.mark.parametrize(("spec", "family", "concurrency"), [
+    ("azure_conv:n=50", "azure_conv", None), ("512/64:c=8:n=20", "512/64", 8),
+    ("128/64:rate=5:n=20", "128/64 rate=5", None),
+    ("shift_conc:n=5", "512/256 c=32 → 512 → 1024 → 256 → 2048", None)])
+def test_workload_info_names_family_and_concurrency(spec, family, concurrency):
+    info = WorkloadInfo.of(workload_from_spec(spec), spec)
+    assert (info.family, info.concurrency) == (family, concurrency)
+
+
+def test_malformed_schedule_doc_names_the_file(tmp_path, h200_profile):
+    rep = simulate(h200_profile, "balanced:c=4:n=8", ["mb"], config=EngineConfig(kv_capacity_tokens=50_000))
+    d = ScheduleDoc.from_report(rep, None).to_dict()
+    d["policies"][0].pop("steps")
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=r"s.json: malformed schedule document"):
+        read_schedule_doc(path)
 
 
 def test_compare_policies_and_parse(h200_profile):

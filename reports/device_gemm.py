@@ -1,0 +1,50 @@
+"""GEMM rate against tokens per step for the model's linear layers, from the GEMM probe."""
+
+from __future__ import annotations
+
+from matplotlib.figure import Figure
+
+from .data import Results, unique
+from .device_common import PEAKS_SOURCE, missing_note, peaks_of
+from .probe_points import gemm_points
+from .style import finish, legend, note, panel_grid, ref_label
+
+IMPL_STYLES = {"torch": "-", "triton": "--", "cupy": "-."}
+
+
+def gemm_rates(results: Results) -> Figure:
+    """GEMM rate (TFLOP/s) against M (tokens in the step) for the model's linear shapes, per device, with
+    the datasheet dense bf16 peak as a published reference line."""
+    devices = results.devices
+    fig, axes = panel_grid(len(devices))
+    if not devices:
+        note(axes[0], f"no measured devices under {results.root.name}/")
+    sources: list[str] = []
+    used_peaks = False
+    for ax, d in zip(axes, devices, strict=False):
+        pts = gemm_points(d)
+        if not pts:
+            missing_note(ax, d, "gemm")
+            continue
+        sources += d.sources("gemm")
+        for i, shape in enumerate(unique(p.shape for p in pts)):
+            for impl in unique(p.impl for p in pts if p.shape == shape):
+                series = sorted((p for p in pts if p.shape == shape and p.impl == impl), key=lambda p: p.m)
+                ax.plot([p.m for p in series], [p.tflops for p in series], IMPL_STYLES.get(impl, "-."),
+                        marker="o", ms=3, lw=1, color=f"C{i % 10}", label=f"{shape} ({impl})")
+        peaks = peaks_of(d)
+        if peaks and peaks.get("bf16_dense_tflops"):
+            used_peaks = True
+            ax.axhline(peaks["bf16_dense_tflops"], color="black", ls="--", lw=1,
+                       label=ref_label(f"{peaks['id']} datasheet bf16 dense {peaks['bf16_dense_tflops']:g} TFLOP/s"))
+        ax.set_xscale("log")
+        ax.set_xlabel("M = tokens in the step")
+        ax.set_ylabel("TFLOP/s")
+        dtypes = ", ".join(unique(p.dtype for p in pts if p.dtype))
+        ax.set_title(f"{d.label}" + (f"\n{dtypes}" if dtypes else ""), fontsize=9.5)
+        ax.grid(True, which="both", alpha=0.25)
+        legend(ax, fontsize=7)
+    if used_peaks:
+        sources.append(PEAKS_SOURCE)
+    return finish(fig, "GEMM rate against tokens per step (TFLOP/s = 2·M·N·K / time) for the model's linear layers",
+                  sources)
