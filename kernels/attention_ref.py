@@ -1,9 +1,11 @@
 """The torch reference of paged attention (layout in paged_tiles.py), used by the tests of every
 attention kernel and as the attention of the synthetic model's `torch` backend.
 
-Through torch SDPA in fp32: decodes batched (padded to the longest context and masked), prefill
-chunks one by one. Keys past a sequence's end are never read into a result: the tests fill them with
-NaN, which a mask alone would not stop (0 * NaN is NaN).
+Through torch SDPA, in fp32 by default: decodes batched (padded to the longest context and masked),
+prefill chunks one by one. Given the lengths on the host (`host_lengths`) it never syncs with the
+device, so a CUDA Graph can capture it; with `upcast=False` it runs in q's dtype, as a torch engine
+would (the attention probe's torch baseline). Keys past a sequence's end are never read into a
+result: the tests fill them with NaN, which a mask alone would not stop (0 * NaN is NaN).
 """
 
 from __future__ import annotations
@@ -12,36 +14,36 @@ import torch
 import torch.nn.functional as F
 
 
-def _gather(cache: torch.Tensor, pages: torch.Tensor, num_seqs: int, length: int) -> torch.Tensor:
-    """[num_seqs, kv_heads, length, head_dim] fp32 from the pages [num_seqs, pages] of each sequence."""
+def _gather(cache: torch.Tensor, pages: torch.Tensor, num_seqs: int, length: int, dtype) -> torch.Tensor:
+    """[num_seqs, kv_heads, length, head_dim] in `dtype` from the pages [num_seqs, pages] of each sequence."""
     kv = cache.index_select(0, pages.flatten())  # index_select beats advanced indexing ~2x on the CPU
-    return kv.view(num_seqs, -1, *cache.shape[2:])[:, :length].transpose(1, 2).float()
+    return kv.view(num_seqs, -1, *cache.shape[2:])[:, :length].transpose(1, 2).to(dtype)
 
 
-def _decodes(q, k_cache, v_cache, block_tables, idx: list[int], starts: list[int], lens: list[int], scale):
-    """Attention of single-token decodes, batched; returns [len(idx), heads, head_dim] fp32."""
+def _decodes(q, k_cache, v_cache, seq_lens, block_tables, idx: list[int], starts: list[int], lens: list[int],
+             scale, dtype):
+    """Attention of single-token decodes, batched; returns [len(idx), heads, head_dim] in `dtype`."""
     bs, gqa = k_cache.shape[1], q.shape[1] // k_cache.shape[2]
     rows = torch.tensor(idx, device=q.device)
-    seq_lens = torch.tensor([lens[i] for i in idx], device=q.device)
     max_len = max(lens[i] for i in idx)
     pages = block_tables[rows, : -(-max_len // bs)]
-    k, v = (_gather(c, pages, len(idx), max_len) for c in (k_cache, v_cache))  # [B, kvh, L, d]
-    visible = torch.arange(max_len, device=q.device)[None, :] < seq_lens[:, None]
+    k, v = (_gather(c, pages, len(idx), max_len, dtype) for c in (k_cache, v_cache))  # [B, kvh, L, d]
+    visible = torch.arange(max_len, device=q.device)[None, :] < seq_lens[rows][:, None]
     if min(lens[i] for i in idx) < max_len:  # shorter sequences gathered keys past their end
         k = k.masked_fill(~visible[:, None, :, None], 0.0)
         v = v.masked_fill(~visible[:, None, :, None], 0.0)
-    qd = q[torch.tensor([starts[i] for i in idx], device=q.device)].float()  # [B, h, d]
+    qd = q[torch.tensor([starts[i] for i in idx], device=q.device)].to(dtype)  # [B, h, d]
     o = F.scaled_dot_product_attention(qd[:, :, None], k, v, attn_mask=visible[:, None, None, :],
                                        scale=scale, enable_gqa=gqa > 1)
     return o[:, :, 0]
 
 
-def _chunk(q, k_cache, v_cache, block_tables, seq: int, start: int, num_new: int, seq_len: int, scale):
-    """Causal attention of one chunk of `num_new` tokens ending at `seq_len`; [num_new, heads, head_dim] fp32."""
+def _chunk(q, k_cache, v_cache, block_tables, seq: int, start: int, num_new: int, seq_len: int, scale, dtype):
+    """Causal attention of one chunk of `num_new` tokens ending at `seq_len`; [num_new, heads, head_dim]."""
     bs, gqa = k_cache.shape[1], q.shape[1] // k_cache.shape[2]
     pages = block_tables[seq : seq + 1, : -(-seq_len // bs)]
-    k, v = (_gather(c, pages, 1, seq_len)[0] for c in (k_cache, v_cache))  # [kvh, L, d]
-    qi = q[start : start + num_new].transpose(0, 1).float()  # [h, q, d]
+    k, v = (_gather(c, pages, 1, seq_len, dtype)[0] for c in (k_cache, v_cache))  # [kvh, L, d]
+    qi = q[start : start + num_new].transpose(0, 1).to(dtype)  # [h, q, d]
     pos_q = torch.arange(seq_len - num_new, seq_len, device=q.device)
     mask = torch.arange(seq_len, device=q.device)[None, :] <= pos_q[:, None]
     o = F.scaled_dot_product_attention(qi, k, v, attn_mask=mask, scale=scale, enable_gqa=gqa > 1)
@@ -50,19 +52,25 @@ def _chunk(q, k_cache, v_cache, block_tables, seq: int, start: int, num_new: int
 
 def paged_attention_ref(
     q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, query_start_loc: torch.Tensor,
-    seq_lens: torch.Tensor, block_tables: torch.Tensor, scale: float | None = None,
+    seq_lens: torch.Tensor, block_tables: torch.Tensor, scale: float | None = None, *,
+    host_lengths: tuple[list[int], list[int]] | None = None, upcast: bool = True,
 ) -> torch.Tensor:
-    """Causal paged attention of a mixed batch with GQA, fp32 math, output in q's dtype (shaped like q)."""
+    """Causal paged attention of a mixed batch with GQA, output in q's dtype (shaped like q).
+
+    `host_lengths`: (query_start_loc, seq_lens) as host lists when the caller has them (no device sync).
+    `upcast`: fp32 math (the reference); False: in q's dtype.
+    """
     out = torch.empty_like(q)
-    starts, lens = query_start_loc.tolist(), seq_lens.tolist()
+    starts, lens = host_lengths or (query_start_loc.tolist(), seq_lens.tolist())
+    dtype = torch.float32 if upcast else q.dtype
     new = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     decode = [i for i, n in enumerate(new) if n == 1 and lens[i] > 1]
     decoded = set(decode)
     if decode:
-        o = _decodes(q, k_cache, v_cache, block_tables, decode, starts, lens, scale)
+        o = _decodes(q, k_cache, v_cache, seq_lens, block_tables, decode, starts, lens, scale, dtype)
         out[torch.tensor([starts[i] for i in decode], device=q.device)] = o.to(q.dtype)
     for i, n in enumerate(new):
         if n > 0 and i not in decoded:
             out[starts[i] : starts[i] + n] = _chunk(q, k_cache, v_cache, block_tables, i, starts[i], n, lens[i],
-                                                    scale).to(q.dtype)
+                                                    scale, dtype).to(q.dtype)
     return out

@@ -60,6 +60,7 @@ class StepInputs:
     chunks: list[SeqChunk]
     max_query_len: int  # longest chunk of the step: picks the attention kernel's tile size
     max_seq_len: int  # longest sequence: the keys the decode kernel's splits cover
+    host_lengths: tuple[list[int], list[int]]  # query_start_loc and seq_lens on the host (no device sync)
     pure_decode: bool  # one new token per sequence: the split-KV decode kernel runs the attention
 
 
@@ -152,6 +153,7 @@ class SyntheticModel:
             chunks=chunks,
             max_query_len=max(ch.num_new for ch in chunks),
             max_seq_len=max(ch.seq_len for ch in chunks),
+            host_lengths=(qsl, [ch.seq_len for ch in chunks]),
             pure_decode=all(ch.num_new == 1 for ch in chunks),
         )
 
@@ -194,7 +196,8 @@ class SyntheticModel:
     def _attention(self, layer: int, q: torch.Tensor, inp: StepInputs) -> torch.Tensor:
         caches = (self.k_cache[layer], self.v_cache[layer])
         if self.backend == "torch":
-            return paged_attention_ref(q, *caches, inp.query_start_loc, inp.seq_lens, inp.block_tables)
+            return paged_attention_ref(q, *caches, inp.query_start_loc, inp.seq_lens, inp.block_tables,
+                                       host_lengths=inp.host_lengths)
         if inp.pure_decode:  # one query per sequence: split the keys so that small batches fill the GPU
             return decode_attention(q, *caches, inp.seq_lens, inp.block_tables, max_seq_len=inp.max_seq_len)
         return unified_attention(q, *caches, inp.query_start_loc, inp.seq_lens, inp.block_tables,

@@ -28,7 +28,10 @@ SHARED_MEMORY_BYTES = 227 * 1024  # per block on sm_90 (H100/H200); smaller GPUs
 
 @triton.jit
 def _load_kv_tile(
-    cache_ptr, block_table_row_ptr, offs_n, key_mask, kv_head, offs_d, d_mask,
+    cache_ptr,  # [num_blocks, BLOCK_SIZE, num_kv_heads, head_dim]
+    block_table_row_ptr,  # [max_blocks_per_seq] int32: this sequence's pages
+    offs_n, key_mask,  # [BLOCK_N]: key positions in the sequence, and which exist
+    kv_head, offs_d, d_mask,  # offs_d, d_mask: [HEAD_DIM_P]
     stride_block, stride_slot, stride_head, stride_dim, BLOCK_SIZE: tl.constexpr,
 ):
     """Gather keys `offs_n` of one sequence (one KV head) from their pages: a [BLOCK_N, HEAD_DIM_P] tile."""
@@ -47,8 +50,14 @@ MASK_CAUSAL = tl.constexpr(2)
 
 @triton.jit
 def attend_tile(
-    q, acc, m_i, l_i, start_n, key_end, causal_limit,
-    k_cache_ptr, v_cache_ptr, block_table_row_ptr, kv_head, offs_d, d_mask,
+    q,  # [ROWS, HEAD_DIM_P]: ROWS = BLOCK_M (unified) or BLOCK_H (decode) query rows
+    acc,  # [ROWS, HEAD_DIM_P] fp32, unnormalised output
+    m_i, l_i,  # [ROWS] fp32: running max and sum of exp2 (log2 domain)
+    start_n, key_end,  # first key of the tile; keys from key_end on do not exist for this program
+    causal_limit,  # [ROWS]: the last key each row may see (read with MASK_CAUSAL only)
+    k_cache_ptr, v_cache_ptr,  # [num_blocks, BLOCK_SIZE, num_kv_heads, head_dim]
+    block_table_row_ptr,  # [max_blocks_per_seq] int32: this sequence's pages
+    kv_head, offs_d, d_mask,  # offs_d, d_mask: [HEAD_DIM_P]
     stride_kb, stride_ks, stride_kh, stride_kd, stride_vb, stride_vs, stride_vh, stride_vd, scale_log2,
     BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr, MASK: tl.constexpr,
     COMPUTE_FP32: tl.constexpr, DOT_PRECISION: tl.constexpr,

@@ -95,7 +95,8 @@ def _batch(ctx: ProbeContext, chunks, dtype):
     return {"q": torch.randn(qsl[-1], s.num_heads, s.head_dim, device=dev, dtype=dtype),
             "qsl": torch.tensor(qsl, dtype=torch.int32, device=dev),
             "seq_lens": torch.tensor([ch.seq_len for ch in chunks], dtype=torch.int32, device=dev),
-            "tables": tables.to(dev), "chunks": chunks, "max_len": max(ch.seq_len for ch in chunks)}
+            "tables": tables.to(dev), "chunks": chunks, "max_len": max(ch.seq_len for ch in chunks),
+            "host_lengths": (qsl, [ch.seq_len for ch in chunks])}
 
 
 def _call(ctx: ProbeContext, params: dict, pool: KVPool):
@@ -111,7 +112,8 @@ def _call(ctx: ProbeContext, params: dict, pool: KVPool):
     k, v, impl = pool.k, pool.v, params["impl"]
     b = _batch(ctx, chunks, dtype)
     if impl == "torch_paged":
-        return lambda: att.paged_attention_ref(b["q"], k, v, b["qsl"], b["seq_lens"], b["tables"])
+        return lambda: att.paged_attention_ref(b["q"], k, v, b["qsl"], b["seq_lens"], b["tables"],
+                                               host_lengths=b["host_lengths"], upcast=False)
     if impl == "torch_sdpa":  # one contiguous causal sequence, torch's fused (flash) kernel
         (q_len, _), s = prefill[0], ctx.shape
         qs = torch.randn(1, s.num_heads, q_len, s.head_dim, device=ctx.device, dtype=dtype)
