@@ -12,7 +12,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-steps=${*:-wheel cli triton36}
+steps=${*:-cli triton36 dryrun}
 start=$SECONDS
 say() { printf '\n== wheel check: %s (%ds)\n' "$1" $((SECONDS - start)); }
 want() { [[ " $steps " == *" $1 "* ]]; }

@@ -1,5 +1,5 @@
 """What a profile must mean, beyond its form: a step model the simulator can run and that predicts a
-positive, finite time for every step on the profile's measured range.
+positive, finite time (at most an hour) for every step on the profile's measured range.
 
 `fitting/profile.py` checks the form of every field (types, presence); this module checks that the
 numbers make sense together, so a profile with negative or astronomically large coefficients is
@@ -22,6 +22,7 @@ from .profile import Profile, ProfileError, StepModel
 
 MAX_KV_TOKENS = 2**30  # the simulator keeps one Python int per KV block: 2^26 blocks of 16 is ~2.5 GiB
 MAX_BUDGET = 10**7
+MAX_STEP_S = 3600.0  # a step predicted to take longer than an hour is no device's measurement
 
 _PHASE_AFFINE = ("alpha_p", "beta_p", "alpha_d", "beta_d")
 _LINEAR = ("intercept", "has_p", "has_d", *FEATURE_NAMES)
@@ -102,9 +103,10 @@ def check_step_model(model: StepModel, field_path: str, where: str) -> None:
 def _check_positive(where: str, field_path: str, time_of, steps) -> None:
     for desc, f in steps:
         t = time_of(f)
-        if not (math.isfinite(t) and t > 0):
+        if not (math.isfinite(t) and 0 < t <= MAX_STEP_S):
             _fail(where, field_path, f"predicts a step time of {t!r} s for {desc}, inside the profile's measured "
-                                     "range; a step takes a positive, finite time: refit with `phasecal fit`")
+                                     f"range; a step takes a positive time of at most {MAX_STEP_S:g} s: refit with "
+                                     "`phasecal fit`")
 
 
 def check_meaning(profile: Profile, where: str) -> None:

@@ -6,9 +6,9 @@ import typer
 
 from phasecal import __version__
 from phasecal.commands import fit, probe, report, run, simulate
-from phasecal.errors import cli_errors
+from phasecal.errors import CliApp, cli_errors
 
-app = typer.Typer(
+app = CliApp(
     name="phasecal",
     help="What an LLM inference step costs on this accelerator, and how to schedule for it.",
     no_args_is_help=True,

@@ -5,8 +5,9 @@ do not print errors or pick exit codes themselves.
 Exit codes:
     0    done
     1    RunFailed: the input was fine but part of the work failed; what finished is kept
-    2    bad input: ValueError (unusable flag, workload, profile, raw file, too little memory) or
-         OSError (missing, unreadable or unwritable path, full disk)
+    2    bad input: a usage error (unknown option, a flag value of the wrong type), ValueError (unusable
+         flag, workload, profile or raw file, too little memory) or OSError (missing, unreadable or
+         unwritable path, full disk)
     130  interrupted (Ctrl-C); the message says what was kept
 """
 
@@ -67,3 +68,20 @@ def cli_errors(fn: Callable, command: str) -> Callable:
             raise typer.Exit(code) from None
 
     return wrapper
+
+
+class CliApp(typer.Typer):
+    """A Typer app whose usage errors (click's: unknown option, a flag value of the wrong type) are one
+    line on stderr and exit 2 too, like every other bad input."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            code = super().__call__(*args, **{**kwargs, "standalone_mode": False})
+        except typer.TyperException as e:  # click's usage errors derive from it
+            message = e.format_message()
+            if message:  # (none when the help was asked for by giving no arguments: it is printed already)
+                print(f"phasecal: error: {one_line(ValueError(message))} (see --help)", file=sys.stderr)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)  # typer.Exit(code) comes back as its code here

@@ -286,7 +286,7 @@ def _write_summary(path: Path, fp: dict, summaries: dict[str, ProbeSummary]) -> 
     if path.exists():
         try:
             probes = SuiteSummary.from_dict(json.loads(path.read_text()), str(path)).probes
-        except (json.JSONDecodeError, ValueError):
+        except (ValueError, UnicodeDecodeError):
             probes = {}  # unreadable: rewritten from this run
     probes.update(summaries)
     # the measured ceilings (probes.*.measured) sit beside the datasheet peaks

@@ -37,6 +37,16 @@ def _not_measured(devices: list[DeviceResults], what: str, run: str) -> list[str
     return [f"Not measured: {what} on {', '.join(d.label for d in devices)} (run `{run}`)."]
 
 
+def _decorate(ax: Axes, xlabel: str, ylabel: str, values: list[float]) -> None:
+    """A one-panel comparison's axes: x log (sizes span decades), y log only where `values` do."""
+    ax.set_xscale("log")
+    scale_to(ax, "y", values)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.25)
+    legend(ax, fontsize=7, loc="best")
+
+
 def copy_curve(d: DeviceResults) -> list[tuple[float, float]]:
     """(working set bytes, TB/s): hot-cache copy (else the best op), the best implementation at each size."""
     pts = [p for p in bandwidth_points(d) if not p.cold]
@@ -81,12 +91,7 @@ def bandwidth_by_device(results: Results) -> Figure | Missing:
         ax.plot(np.array(ws) / MIB, tb, "o-", ms=3, lw=1.2, color=colors[d.label], label=d.label)
         values += tb
     values += _peak_lines(ax, reference_peaks(results), "hbm_tb_s", "TB/s")
-    ax.set_xscale("log")
-    scale_to(ax, "y", values)
-    ax.set_xlabel("working set (MiB)")
-    ax.set_ylabel("attained bandwidth (TB/s)")
-    ax.grid(True, which="both", alpha=0.25)
-    legend(ax, fontsize=7, loc="best")
+    _decorate(ax, "working set (MiB)", "attained bandwidth (TB/s)", values)
     sources = [s for d in shown for s in d.sources("bandwidth")] + ["probes/peaks.json"]
     notes = _not_measured([d for d in results.devices if d not in shown], "bandwidth",
                           "phasecal probe --suite bandwidth")
@@ -222,12 +227,7 @@ def decode_cost_by_context(results: Results) -> Figure | Missing:
         ax.axhline(beta, color="black", ls="--", lw=1.1,
                    label=ref_label(f"{r.label}: β_d = {beta:.3g} µs/seq (one fit over its contexts)"))
         values.append(beta)
-    ax.set_xscale("log")
-    scale_to(ax, "y", values)
-    ax.set_xlabel("KV context per sequence (tokens)")
-    ax.set_ylabel("decode cost per sequence (µs)")
-    ax.grid(True, which="both", alpha=0.25)
-    legend(ax, fontsize=7, loc="best")
+    _decorate(ax, "KV context per sequence (tokens)", "decode cost per sequence (µs)", values)
     sources = [s for d in shown for s in d.sources("step")] + [r.source for r in refs]
     notes = _not_measured([d for d in results.devices if d not in shown], "decode steps", "phasecal run")
     return finish(fig, "Decode cost per sequence against KV context (µs per extra sequence in a decode step)",

@@ -21,16 +21,17 @@ from phasecal.probes.suite_summary import SuiteSummary
 from phasecal.records import PointRecord, RawFormatError, RunHeader, read_raw
 
 REFERENCE_DIR = "reference"
+REPO = Path(__file__).resolve().parent.parent  # the repository root, in a checkout or an editable install
 
 
-def default_results_dirs() -> list[Path]:
+def default_results_dirs(repo: Path = REPO) -> list[Path]:
     """`$PHASECAL_RESULTS` if set (several folders joined by `os.pathsep`), else `results/` at the repository
     root beside `reports/`, else the nearest `results/` above the working directory (a notebook opened with
     `jupyter lab reports/notebooks` from an installed wheel runs in that folder)."""
     env = os.environ.get("PHASECAL_RESULTS")
     if env:
         return [Path(p).expanduser().absolute() for p in env.split(os.pathsep) if p]
-    beside = Path(__file__).resolve().parent.parent / "results"
+    beside = repo / "results"
     if beside.is_dir():
         return [beside]
     cwd = Path.cwd()

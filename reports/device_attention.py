@@ -9,6 +9,7 @@ from .data import DeviceResults, Results, load_reference_json, reference_source,
 from .device_common import PEAKS_SOURCE, peaks_of
 from .devices import headline_numbers
 from .probe_points import attention_points
+from .provenance import provenance
 from .style import REF_STYLE, finish, legend, note, panel_grid, ref_label
 
 PAPER_ATTENTION = "eb_paper_attention_H200_pure.json"
@@ -39,9 +40,9 @@ def attention_rates(results: Results) -> Figure:
     paper = paper_attention_rates(results)
     sources: list[str] = [reference_source(results, PAPER_ATTENTION)] if paper else []
     if not devices:
-        note(axes[0], f"no measured devices under {results.root.name}/")
+        note(axes[0], f"no measured devices under {results.where} (run `phasecal run`)")
         for ax in axes[1:3]:
-            note(ax, "no attention data")
+            note(ax, f"no measured devices under {results.where} (run `phasecal run`)")
     used_peaks = False
     headline = headline_numbers(results)
     for row, d in enumerate(devices):
@@ -52,7 +53,7 @@ def attention_rates(results: Results) -> Figure:
         for ax, kind in zip(axes[3 * row: 3 * row + 3], ("decode", "prefill", "mixed"), strict=True):
             mine = [p for p in pts if p.kind == kind]
             if not mine:
-                note(ax, f"no {kind} attention data for {d.label}")
+                note(ax, f"no {kind} attention data for {d.label} (run `phasecal probe --suite attention`)")
                 continue
             if kind == "mixed":
                 _mixed_panel(ax, d, mine)
@@ -86,7 +87,7 @@ def attention_rates(results: Results) -> Figure:
     if used_peaks:
         sources.append(PEAKS_SOURCE)
     return finish(fig, "Attention: decode as KV-read bandwidth (TB/s), prefill as TFLOP/s, mixed batches as time (ms)",
-                  sources)
+                  sources, provenance=provenance(devices))
 
 
 def _mixed_panel(ax, d: DeviceResults, pts) -> None:

@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 from .data import DeviceResults, Results, unique
 from .device_common import MIB, PEAKS_SOURCE, missing_note, peaks_of
 from .probe_points import bandwidth_points
+from .provenance import provenance
 from .style import finish, legend, note, panel_grid, ref_label
 
 KERNEL_COLORS = {"copy": "C0", "scale": "C1", "add": "C2", "triad": "C3", "read": "C4", "write": "C5"}
@@ -29,7 +30,7 @@ def bandwidth_sweep(results: Results) -> Figure:
     ncols = max((len(i) for i in impls), default=1)
     fig, axes = panel_grid(max(len(devices), 1) * ncols, ncols=ncols)
     if not devices:
-        note(axes[0], f"no measured devices under {results.root.name}/")
+        note(axes[0], f"no measured devices under {results.where} (run `phasecal run`)")
     sources: list[str] = []
     used_peaks = False
     for row, (d, row_impls) in enumerate(zip(devices, impls, strict=True)):
@@ -69,4 +70,4 @@ def bandwidth_sweep(results: Results) -> Figure:
     if used_peaks:
         sources.append(PEAKS_SOURCE)
     return finish(fig, "Attained memory bandwidth against working-set size (TB/s; bytes read + written, counted as "
-                       "BabelStream does)", sources)
+                       "BabelStream does)", sources, provenance=provenance(devices))

@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 from .data import Results, unique
 from .device_common import PEAKS_SOURCE, missing_note, peaks_of
 from .probe_points import gemm_points
+from .provenance import provenance
 from .style import finish, legend, note, panel_grid, ref_label
 
 IMPL_STYLES = {"torch": "-", "triton": "--", "cupy": "-."}
@@ -18,7 +19,7 @@ def gemm_rates(results: Results) -> Figure:
     devices = results.devices
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no measured devices under {results.root.name}/")
+        note(axes[0], f"no measured devices under {results.where} (run `phasecal run`)")
     sources: list[str] = []
     used_peaks = False
     for ax, d in zip(axes, devices, strict=False):
@@ -47,4 +48,4 @@ def gemm_rates(results: Results) -> Figure:
     if used_peaks:
         sources.append(PEAKS_SOURCE)
     return finish(fig, "GEMM rate against tokens per step (TFLOP/s = 2·M·N·K / time) for the model's linear layers",
-                  sources)
+                  sources, provenance=provenance(devices))

@@ -10,6 +10,7 @@ from phasecal.probes.launch import graph_fit
 from .data import Results
 from .device_common import missing_note
 from .probe_points import launch_points_from
+from .provenance import provenance
 from .style import finish, note, panel_grid
 
 
@@ -19,7 +20,7 @@ def launch_overhead(results: Results) -> Figure:
     devices = results.devices
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no measured devices under {results.root.name}/")
+        note(axes[0], f"no measured devices under {results.where} (run `phasecal run`)")
     sources: list[str] = []
     for ax, d in zip(axes, devices, strict=False):
         records = d.points("launch")
@@ -39,7 +40,8 @@ def launch_overhead(results: Results) -> Figure:
         graphs = any("graph" in label for label, _ in rows)
         ax.set_title(d.label + ("" if graphs else "\n(no CUDA Graph data on this device: CUDA only)"), fontsize=9.5)
         ax.grid(True, axis="x", alpha=0.25)
-    return finish(fig, "Kernel launch overhead, eager against CUDA Graph replay (µs; lower is better)", sources)
+    return finish(fig, "Kernel launch overhead, eager against CUDA Graph replay (µs; lower is better)", sources,
+                  provenance=provenance(devices))
 
 
 LAUNCH_WHAT = {"call": "op call (host)", "enqueue": "enqueue (host)", "launch_sync": "launch + sync"}

@@ -16,6 +16,7 @@ from phasecal.probes.peaks import datasheet_peaks
 from .data import Results
 from .device_common import PEAKS_SOURCE
 from .probe_points import gemm_points, launch_points_from, with_rates
+from .provenance import provenance
 from .style import REFERENCE, finish, note, panel_grid
 
 SUMMARY_PANELS = (("bandwidth_tb_s", "memory bandwidth: plateau past the cache (TB/s, higher is better)", "hbm_tb_s"),
@@ -56,7 +57,7 @@ def device_summary(results: Results) -> Figure:
             if peak_key and peaks.get(peak_key):
                 bars.append((f"{peaks['id']}: datasheet ({REFERENCE})", peaks[peak_key], "none", True))
         if not bars:
-            note(ax, f"no data for {xlabel}")
+            note(ax, f"no data for {xlabel} (run `phasecal probe --suite all`)")
             continue
         y = np.arange(len(bars))
         values = [b[1] for b in bars]
@@ -79,7 +80,7 @@ def device_summary(results: Results) -> Figure:
     if refs:
         sources.append(PEAKS_SOURCE)
     return finish(fig, "Device summary: what each device delivers (measured bars; hatched = published references)",
-                  sources)
+                  sources, provenance=provenance(devices + results.references))
 
 
 def headline_numbers(results: Results) -> dict[str, dict]:
@@ -108,7 +109,7 @@ def headline_markdown(results: Results) -> str:
     overhead, the faster GEMM), from the measurements; for the notebook's text."""
     rows = headline_numbers(results)
     if not rows:
-        return f"No measured devices under `{results.root.name}/`."
+        return f"No measured devices under `{results.where}`."
     lines = ["| device · model | bandwidth plateau (TB/s) | eager launch, host cost (µs) | CUDA Graph per node (µs) "
              "| best GEMM (TFLOP/s) |",
              "|---|---|---|---|---|"]
@@ -120,11 +121,11 @@ def headline_markdown(results: Results) -> str:
     for key, what, best in (("bandwidth_tb_s", "highest bandwidth", max), ("launch_eager_us",
                             "lowest eager launch overhead", min), ("gemm_tflops", "fastest GEMM", max)):
         have = {label: h[key] for label, h in rows.items() if h[key] is not None}
-        if len(have) >= 2:
-            winner = best(have, key=have.get)
-            verdicts.append(f"- **{what}**: {winner} ({have[winner]:.3g})")
-        elif len(have) == 1:
-            verdicts.append(f"- {what}: only {next(iter(have))} measured it")
+        if len(have) >= 2:  # a verdict needs two devices; within 1% of the best is a tie, not a win
+            top = have[best(have, key=have.get)]
+            tied = [label for label, v in have.items() if abs(v - top) <= 0.01 * top]
+            verdicts.append(f"- **{what}**: {tied[0]} ({top:.3g})" if len(tied) == 1 else
+                            f"- {what}: a tie within 1% between {' and '.join(tied)} ({top:.3g})")
     return "\n".join(lines + [""] + verdicts)
 
 

@@ -2,14 +2,13 @@
 the per-request latencies the CDFs need.
 
 `sweep_trace` builds it with the simulator: the bundled Azure conversation trace (its first `requests`
-requests) with its arrival times compressed or stretched so the offered load spans a range of fractions of
-the profile's own capacity (measured by one run with every request arriving at once). Any other source
-(`phasecal simulate --sweep`, a CSV) only has to produce `LoadPoint`s.
+requests) at offered loads ρ, the workload spec's `:load=` (arrivals time-scaled to ρ × MB's capacity on
+that profile, `phasecal.scheduler.capacity`). Any other source (`phasecal simulate --sweep`, a CSV) only
+has to produce `LoadPoint`s.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,9 +16,8 @@ import numpy as np
 from phasecal.fitting.profile import Profile
 from phasecal.scheduler.metrics import SLO
 from phasecal.scheduler.run import simulate
-from phasecal.scheduler.workloads import Workload, azure_conv
 
-LOAD_FRACTIONS = (0.2, 0.4, 0.6, 0.8, 0.9, 1.0, 1.2)  # offered load as fractions of the profile's capacity
+LOADS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.2)  # offered load ρ: fractions of MB's capacity on the profile
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class LoadPoint:
 
     profile: str
     policy: str
-    load_tok_s: float  # offered: the workload's tokens over its arrival span
+    load_tok_s: float  # offered: the workload's tokens per second of arrivals
     throughput_tok_s: float
     ttft_p50: float
     ttft_p99: float
@@ -57,25 +55,6 @@ class LoadSweep:
         return LoadSweep(points, self.slo, self.workload, latencies)
 
 
-def offered_tok_s(w: Workload) -> float:
-    """Tokens per second the workload offers: all its tokens over its arrival span."""
-    span = max(w.arrivals) - min(w.arrivals)
-    return (sum(w.prompt_lens) + sum(w.output_lens)) / span if span > 0 else math.inf
-
-
-def at_load(w: Workload, tok_s: float) -> Workload:
-    """The same requests with arrival times scaled so the workload offers `tok_s` tokens per second."""
-    scale = offered_tok_s(w) / tok_s
-    return Workload(f"{w.name} at {tok_s:,.0f} tok/s", w.prompt_lens, w.output_lens,
-                    arrivals=[a * scale for a in w.arrivals])
-
-
-def capacity_tok_s(profile: Profile, w: Workload) -> float:
-    """The profile's throughput on the workload's requests all arriving at once (MB): its capacity."""
-    burst = Workload(f"{w.name} burst", w.prompt_lens, w.output_lens, arrivals=[0.0] * len(w))
-    return simulate(profile, burst, ("mb",)).runs["mb"].simulated.throughput_tok_s
-
-
 def _latencies(result) -> tuple[np.ndarray, np.ndarray]:
     reqs = result.requests
     ttft = np.array([r.first_token_time - r.arrival for r in reqs])
@@ -83,22 +62,21 @@ def _latencies(result) -> tuple[np.ndarray, np.ndarray]:
     return ttft, tpot
 
 
-def sweep_trace(profile: Profile, label: str, *, policies=("mb", "eb", "ebplus"), requests: int = 2000,
-                fractions=LOAD_FRACTIONS, slo: SLO | None = None, reference: bool = False) -> LoadSweep:
+def sweep_trace(profile: Profile, label: str, *, policies=("mb", "eb", "ebplus"), requests: int = 1000,
+                loads=LOADS, slo: SLO | None = None, reference: bool = False) -> LoadSweep:
     """Simulate `policies` on the Azure conversation trace's first `requests` requests at each offered load
-    `fractions` × the profile's capacity; ~0.1–0.3 s per policy and load at 2,000 requests on one core."""
+    ρ in `loads`; about 0.1–0.3 s per policy and load at 1,000 requests on one core."""
     slo = slo or SLO()
-    base = azure_conv(limit=requests)
-    cap = capacity_tok_s(profile, base)
-    sweep = LoadSweep([], slo, f"azure_conv (first {len(base):,} requests)")
-    for f in fractions:
-        report = simulate(profile, at_load(base, f * cap), policies, slo=slo)
+    sweep = LoadSweep([], slo, f"azure_conv (first {requests:,} requests)")
+    for rho in loads:
+        report = simulate(profile, f"azure_conv:n={requests}:load={rho}", policies, slo=slo)
+        offered = rho * report.capacity.tokens_per_s
         for name, run in report.runs.items():
             s = run.simulated
-            sweep.points.append(LoadPoint(label, name, f * cap, s.throughput_tok_s, s.ttft_p50, s.ttft_p99,
+            sweep.points.append(LoadPoint(label, name, offered, s.throughput_tok_s, s.ttft_p50, s.ttft_p99,
                                           s.tpot_p50, s.tpot_p99, s.slo_attainment, reference,
                                           report.thresholds.decision))
-            sweep.latencies[(label, name, f * cap)] = _latencies(run.simulated_result)
+            sweep.latencies[(label, name, offered)] = _latencies(run.simulated_result)
     return sweep
 
 

@@ -47,6 +47,12 @@ def published(r: ReferenceProfile) -> str:
     return f"{r.label}: published reference, measured {_day(prov.get('measured'))}" + (f" ({cite})" if cite else "")
 
 
+def shown(results, labels: Iterable[str]) -> list[DeviceResults | ReferenceProfile]:
+    """The devices and published references whose label begins one of `labels` (figures that know runs by label)."""
+    labels = list(labels)
+    return [e for e in [*results.devices, *results.references] if any(lab.startswith(e.label) for lab in labels)]
+
+
 def provenance(entries: Iterable[DeviceResults | ReferenceProfile]) -> list[str]:
     """Footer lines: what drew the figure, then one line per device or reference it shows (each once)."""
     lines = [measured(e) if isinstance(e, DeviceResults) else published(e) for e in entries]

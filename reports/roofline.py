@@ -184,7 +184,7 @@ def roofline(results: Results) -> Figure | Missing:
         ax.set_xlabel("arithmetic intensity (FLOP/byte)")
         ax.set_ylabel("attained TFLOP/s")
         ax.grid(True, which="both", alpha=0.25)
-        legend(ax, fontsize=6.5, loc="best")
+        legend(ax, fontsize=6.5, loc="upper left")  # above the sloped roof: never over a point
     sources = [s for d in shown for s in d.sources()] + ["probes/peaks.json"]
     if paper:
         sources.append(reference_source(results, PAPER_ATTENTION))

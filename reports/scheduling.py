@@ -9,8 +9,9 @@ import math
 from matplotlib.figure import Figure
 
 from .data import Results, unique
+from .provenance import provenance, shown
 from .scheduler_runs import SchedulerRun, load_scheduler_runs
-from .style import PANEL_W, finish, legend, note, panel_grid
+from .style import PANEL_W, finish, legend, note, panel_grid, scale_to
 
 POLICY_NAMES = {"mb": "MB", "pf": "PF", "eb": "EB", "ebplus": "EB+", "fair": "Fair"}
 POLICY_COLORS = {"mb": "C0", "pf": "C7", "eb": "C3", "ebplus": "C2", "fair": "C1"}
@@ -44,7 +45,8 @@ def _policies(runs: list[SchedulerRun]) -> list[str]:
 
 
 def _grouped_bars(ax, runs: list[SchedulerRun], value, best=max, log: bool = False) -> None:
-    """Bars per workload case, one per policy; the best policy of each case (and any within TIE of it) gets a ★."""
+    """Bars per workload case, one per policy (`log`: a log axis if they span decades); the best policy of each
+    case (and any within TIE of it) gets a ★."""
     cases = _cases(runs)
     policies = _policies(runs)
     width = 0.8 / max(len(policies), 1)
@@ -70,11 +72,10 @@ def _grouped_bars(ax, runs: list[SchedulerRun], value, best=max, log: bool = Fal
     predicted = {r.case: r.predicted for r in runs if r.predicted}
     ax.set_xticks(range(len(cases)), [c + (f"\npredicts {predicted[c]}" if c in predicted else "") for c in cases],
                   fontsize=7.5)
-    if log:
+    shown = [value(r) for r in runs if math.isfinite(value(r)) and value(r) > 0]
+    if log and shown and max(shown) / min(shown) >= 10:  # log only where the bars span decades
         ax.set_yscale("log")
-        shown = [value(r) for r in runs if math.isfinite(value(r)) and value(r) > 0]
-        if shown:  # log-scale bars start at the axis bottom: keep it well below the smallest bar
-            ax.set_ylim(bottom=min(shown) / 3)
+        ax.set_ylim(bottom=min(shown) / 3)  # log-scale bars start at the axis bottom: keep it below the smallest
     else:
         ax.margins(y=0.12)
     ax.grid(True, axis="y", alpha=0.25)
@@ -86,7 +87,7 @@ def scheduler_throughput(results: Results) -> Figure:
     groups = _by_profile(load_scheduler_runs(results))
     fig, axes = panel_grid(len(groups), ncols=1, panel_w=_bar_width(groups))
     if not groups:
-        note(axes[0], f"no scheduler summaries under {results.where}: run `phasecal simulate`")
+        note(axes[0], f"no scheduler summaries under {results.where} (run `phasecal run` or `phasecal simulate`)")
     sources = []
     for ax, (label, runs) in zip(axes, groups.items(), strict=False):
         sources += [r.source for r in runs]
@@ -95,7 +96,7 @@ def scheduler_throughput(results: Results) -> Figure:
         ax.set_title(f"{label}\n{_mode_note(runs)}", fontsize=9)
         legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig, "Scheduler throughput per workload (tokens/s, higher is better; ★ = best or within 1% of it)",
-                  sources)
+                  sources, provenance=provenance(shown(results, groups)))
 
 
 def scheduler_latency(results: Results) -> Figure:
@@ -103,8 +104,8 @@ def scheduler_latency(results: Results) -> Figure:
     groups = _by_profile(load_scheduler_runs(results))
     fig, axes = panel_grid(2 * max(len(groups), 1), ncols=1, panel_w=_bar_width(groups))
     if not groups:
-        note(axes[0], f"no scheduler summaries under {results.where}")
-        note(axes[1], "no scheduler summaries")
+        for ax in axes:
+            note(ax, f"no scheduler summaries under {results.where} (run `phasecal run` or `phasecal simulate`)")
     sources = []
     for row, (label, runs) in enumerate(groups.items()):
         sources += [r.source for r in runs]
@@ -116,7 +117,8 @@ def scheduler_latency(results: Results) -> Figure:
             ax.set_ylabel(f"{metric.upper()} (ms), median; whisker p90")
             ax.set_title(f"{label}: {what} (★ = lowest median or within 1% of it)", fontsize=9)
             legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return finish(fig, "Scheduler latency per workload: TTFT and TPOT (ms, log scale)", sources)
+    return finish(fig, "Scheduler latency per workload: TTFT and TPOT (ms)", sources,
+                  provenance=provenance(shown(results, groups)))
 
 
 def _p90_whiskers(ax, runs: list[SchedulerRun], metric: str) -> None:
@@ -152,28 +154,32 @@ def scheduler_concurrency(results: Results) -> Figure:
                 rows.append((label, w, sel))
     fig, axes = panel_grid(3 * max(len(rows), 1), ncols=3)
     if not rows:
-        note(axes[0], "no workload was run at two or more concurrencies")
-        for ax in axes[1:3]:
-            note(ax, "no concurrency sweep")
+        for ax in axes:
+            note(ax, "no workload was run at two or more concurrencies (run `phasecal simulate -w "
+                     "balanced:c=64` and again at other c)")
     sources = []
     metrics = (("throughput_tok_s", 1.0, "throughput (tokens/s)"), ("ttft_p50", 1e3, "TTFT median (ms)"),
                ("tpot_p50", 1e3, "TPOT median (ms)"))
     for row, (label, workload, runs) in enumerate(rows):
         sources += [r.source for r in runs]
         for col, (ax, (attr, scale, ylabel)) in enumerate(zip(axes[3 * row: 3 * row + 3], metrics, strict=True)):
+            values = []
             for pol in _policies(runs):
                 sel = sorted((r for r in runs if r.policy == pol), key=lambda r: r.concurrency)
-                ax.plot([r.concurrency for r in sel], [getattr(r.result, attr) * scale for r in sel], "o-", ms=3,
-                        color=_color(pol), label=_name(pol))
-            ax.set_xscale("log")
-            ax.set_yscale("log")
+                ys = [getattr(r.result, attr) * scale for r in sel]
+                ax.plot([r.concurrency for r in sel], ys, "o-" if len(sel) > 2 else "o:", ms=4, color=_color(pol),
+                        label=_name(pol))
+                values += ys
+            scale_to(ax, "x", [r.concurrency for r in runs], zero=False)
+            scale_to(ax, "y", values)  # throughput from zero unless it spans decades
             ax.set_xlabel("concurrency (requests in flight)")
             ax.set_ylabel(ylabel)
             ax.set_title(f"{label}\n{workload}", fontsize=9)
             ax.grid(True, which="both", alpha=0.25)
             if col == 0:
                 legend(ax)
-    return finish(fig, "Schedulers against concurrency: throughput (tokens/s), TTFT and TPOT (ms)", sources)
+    return finish(fig, "Schedulers against concurrency: throughput (tokens/s), TTFT and TPOT (ms)", sources,
+                  provenance=provenance(shown(results, [r[0] for r in rows])))
 
 
 def winners_markdown(results: Results) -> str:

@@ -16,6 +16,7 @@ from phasecal.fitting.profile import Profile
 from phasecal.point_params import StepParams
 
 from .data import DeviceResults, Results
+from .provenance import provenance
 from .style import finish, legend, note, panel_grid, ref_label
 
 MS, US = 1e3, 1e6
@@ -87,8 +88,8 @@ def step_time_vs_tokens(results: Results) -> Figure:
     fig, axes = panel_grid(2 * max(len(devices), 1), ncols=2)
     sources: list[str] = []
     if not devices:
-        note(axes[0], f"no step-probe records under {results.where}: run `phasecal run`")
-        note(axes[1], "no step-probe records")
+        for ax in axes:
+            note(ax, f"no step-probe records under {results.where} (run `phasecal run`)")
     for row, d in enumerate(devices):
         steps = measured_steps(d)
         sources += d.sources("step") + ([d.profile_source()] if d.profile is not None else [])
@@ -98,7 +99,8 @@ def step_time_vs_tokens(results: Results) -> Figure:
                 note(ax, f"no pure-{phase} steps measured for {d.label}")
                 continue
             _plot_phase(ax, d, pure, phase)
-    return finish(fig, "Step time against tokens per phase (ms); markers measured, lines fitted", sources)
+    return finish(fig, "Step time against tokens per phase (ms); markers measured, lines fitted", sources,
+                  provenance=provenance(devices))
 
 
 def _plot_phase(ax, d: DeviceResults, steps: list[Step], phase: str) -> None:
@@ -149,14 +151,12 @@ def marginal_cost_vs_decode_share(results: Results) -> Figure:
     where the curve first reaches the line. Markers are the per-share β(r) the fit went through, where
     the profile keeps them. Published calibrations under results/reference/ get their own panels.
     """
-    entries = [(d.label, d.profile, d.profile_source(), False) for d in results.with_profile()
-               if d.profile.mixed is not None]
-    entries += [(r.label, r.profile, r.source, True) for r in results.references if r.profile.mixed]
+    entries = [e for e in results.profiles() if e[1].mixed is not None]
     fig, axes = panel_grid(len(entries))
     if not entries:
-        note(axes[0], f"no profile with a mixed-step fit (β_MB) under {results.where}: run `phasecal fit`")
+        note(axes[0], f"no profile with a mixed-step fit (β_MB) under {results.where} (run `phasecal run`)")
     sources = []
-    for ax, (label, profile, source, is_ref) in zip(axes, entries, strict=False):
+    for ax, (label, profile, source, is_ref, _) in zip(axes, entries, strict=False):
         sources.append(source)
         mixed = profile.mixed
         r = np.linspace(0, 1, 101)
@@ -185,7 +185,8 @@ def marginal_cost_vs_decode_share(results: Results) -> Figure:
                      fontsize=9)
         ax.grid(True, alpha=0.25)
         legend(ax, loc="best")
-    return finish(fig, "MB marginal cost per token against decode share (µs/token), crossover marked", sources)
+    return finish(fig, "MB marginal cost per token against decode share (µs/token), crossover marked", sources,
+                  provenance=provenance(e[4] for e in entries))
 
 
 def beta_mb_points(profile: Profile) -> tuple[list[float], list[float]]:
@@ -204,7 +205,7 @@ def predicted_vs_measured(results: Results) -> Figure:
     devices = [d for d in results.with_profile() if d.points("step")]
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no device with both step records and a profile under {results.where}")
+        note(axes[0], f"no device with both step records and a profile under {results.where} (run `phasecal run`)")
     sources = []
     for ax, d in zip(axes, devices, strict=False):
         sources += d.sources("step") + [d.profile_source()]
@@ -237,7 +238,8 @@ def predicted_vs_measured(results: Results) -> Figure:
         ax.set_title(f"{d.label}\nmodel: {family}; MAPE in-sample {mape:.1f}%{held_text}", fontsize=9.5)
         ax.grid(True, which="both", alpha=0.25)
         legend(ax, loc="upper left")
-    return finish(fig, "Predicted against measured step time (ms), profile model on every measured step", sources)
+    return finish(fig, "Predicted against measured step time (ms), profile model on every measured step", sources,
+                  provenance=provenance(devices))
 
 
 def model_error_by_family(results: Results) -> Figure:
@@ -245,7 +247,7 @@ def model_error_by_family(results: Results) -> Figure:
     devices = [d for d in results.with_profile() if d.profile.families]
     fig, axes = panel_grid(len(devices))
     if not devices:
-        note(axes[0], f"no profile with a model-family error table under {results.where}")
+        note(axes[0], f"no profile with a model-family error table under {results.where} (run `phasecal run`)")
     sources = []
     for ax, d in zip(axes, devices, strict=False):
         sources.append(d.profile_source())
@@ -263,4 +265,5 @@ def model_error_by_family(results: Results) -> Figure:
         ax.set_title(f"{d.label}\n★ = model the profile uses", fontsize=9.5)
         ax.grid(True, axis="y", alpha=0.25)
         legend(ax)
-    return finish(fig, "Step-model error by family: held-out MAPE (%), lower is better", sources)
+    return finish(fig, "Step-model error by family: held-out MAPE (%), lower is better", sources,
+                  provenance=provenance(devices))

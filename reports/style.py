@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,26 +78,52 @@ def panel_grid(n: int, *, ncols: int | None = None, sharey: bool = False,
     return fig, flat[:n]
 
 
+_EMPTY: weakref.WeakKeyDictionary[Axes, str] = weakref.WeakKeyDictionary()  # panels with nothing to draw, and why
+
+
 def note(ax: Axes, text: str) -> None:
-    """Mark a panel as empty and say why (data missing, probe not applicable on this device)."""
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_linestyle(":")
-        spine.set_color("0.6")
-    ax.text(0.5, 0.5, textwrap.fill(text, 48), ha="center", va="center", transform=ax.transAxes,
-            fontsize=9, color="0.3")
+    """Mark a panel as having nothing to draw, and say why: `finish` removes it and keeps `text` as one
+    footer line (or, when no panel is left, turns the whole figure into that one line)."""
+    _EMPTY[ax] = text
+
+
+def _collapse_empty(fig: Figure) -> list[str]:
+    """Remove the noted and hidden panels, close up the grid's rows and columns that emptied, and shrink the
+    figure to match; returns the notes. Panels keep their row and column relative to each other."""
+    notes = [_EMPTY[ax] for ax in fig.axes if ax in _EMPTY]
+    gone = [ax for ax in fig.axes if ax in _EMPTY or not ax.get_visible()]
+    if not gone:
+        return notes
+    live = [ax for ax in fig.axes if ax not in gone]
+    old = gone[0].get_subplotspec().get_gridspec()
+    for ax in gone:
+        fig.delaxes(ax)
+    if not live:
+        return notes
+    rows = sorted({ax.get_subplotspec().rowspan.start for ax in live})
+    cols = sorted({ax.get_subplotspec().colspan.start for ax in live})
+    grid = fig.add_gridspec(len(rows), len(cols))
+    for ax in live:
+        spec = ax.get_subplotspec()
+        ax.set_subplotspec(grid[rows.index(spec.rowspan.start), cols.index(spec.colspan.start)])
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(max(width * len(cols) / old.ncols, MIN_W), (height - 0.8) * len(rows) / old.nrows + 0.8)
+    return notes
 
 
 def finish(fig: Figure, title: str, sources: list[str], notes: list[str] | None = None,
-           provenance: list[str] | None = None) -> Figure:
+           provenance: list[str] | None = None) -> Figure | Missing:
     """Title the figure; list in a footer its data sources, any notes (such as what was not measured) and
-    its provenance (`provenance.provenance(...)`: when drawn, and per device when and with what measured)."""
+    its provenance (`provenance.provenance(...)`: when drawn, and per device when and with what measured).
+    Panels marked by `note` leave the figure for a footer line; with none left the figure is a `Missing`."""
+    empty = _collapse_empty(fig)
+    if not fig.axes:
+        return Missing(f"{title.split(' (')[0]}: " + "; ".join(dict.fromkeys(empty)) + ".")
     for ax in fig.axes:
         _plain_log_ticks(ax)
     title = textwrap.fill(title, int(fig.get_figwidth() * 9))
     lines = ["Data: " + ("; ".join(dict.fromkeys(sources)) if sources else "none found")]
-    lines += list(notes or [])
+    lines += list(dict.fromkeys(list(notes or []) + ["Not drawn: " + e for e in empty]))
     lines += provenance or ["Made: " + drawn()]
     footer = "\n".join(textwrap.fill(line, int(fig.get_figwidth() * 16), subsequent_indent="    ") for line in lines)
     # grow the figure by what the wrapped title and footer need, so the panels keep their height
@@ -113,13 +140,13 @@ def finish(fig: Figure, title: str, sources: list[str], notes: list[str] | None 
 
 def _plain_log_ticks(ax: Axes) -> None:
     """Log axes labelled 0.5, 2, 20 instead of 5×10⁻¹; minor ticks at 2 and 5 labelled on short spans.
-    A log axis spanning less than half a decade becomes linear (it would show one tick label at most)."""
+    A log axis spanning less than a decade becomes linear: log scales are for values that span decades."""
     for axis, scale, lim, set_scale in ((ax.xaxis, ax.get_xscale(), ax.get_xlim(), ax.set_xscale),
                                         (ax.yaxis, ax.get_yscale(), ax.get_ylim(), ax.set_yscale)):
         if scale != "log" or min(lim) <= 0:
             continue
         decades = abs(math.log10(lim[1] / lim[0]))
-        if decades < 0.5:
+        if decades < 1:
             set_scale("linear")
             continue
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))

@@ -14,6 +14,8 @@ if not HAS_CUDA:
 
 import pytest  # noqa: E402
 
+pytest_plugins = ["time_limit"]  # every test has a time limit: a hang fails instead of stalling CI
+
 
 @pytest.fixture
 def device() -> str:

@@ -41,16 +41,15 @@ for problem in results.problems:
 # %% [markdown]
 # ## Under load: which policy wins, up to what load
 #
-# The Azure conversation trace (its first 1,000 requests) replayed at offered loads from a quarter of each
-# profile's capacity to past it (its arrival times compressed or stretched; capacity is MB's throughput
-# with every request arriving at once), simulated from each profile under MB, EB and EB+. Simulated
-# here, in a few seconds per profile; `phasecal simulate --sweep` results under `results/` replace this
-# once they exist.
+# The Azure conversation trace (its first 1,000 requests) replayed at offered loads ρ from a quarter of
+# each profile's capacity to past it (`azure_conv:n=1000:load=ρ`: arrival times compressed or stretched;
+# capacity is MB's saturated throughput on the profile, in closed form), simulated from each profile
+# under MB, EB and EB+. Simulated here, in a few seconds per profile.
 
 # %%
 entries = results.profiles()
 sweep = sweep_profiles([(label, profile, is_ref) for label, profile, _, is_ref, _ in entries], requests=1000,
-                       fractions=(0.25, 0.5, 0.75, 0.9, 1.0, 1.2))
+                       loads=(0.25, 0.5, 0.75, 0.9, 1.0, 1.2))
 sources = [e[2] for e in entries] + ["scheduler/traces/azure_llm_2023_conv.csv"]
 footer = provenance(e[4] for e in entries)
 print(f"{len(sweep.points)} load points on {len(entries)} profiles")

@@ -1,6 +1,8 @@
 """Raw files and flags that used to give tracebacks or lose data: one line and exit 2, or a correct result."""
 
 import json
+import os
+import stat
 
 import pytest
 from hostile import CPU_PROFILE, assert_refused, phasecal
@@ -87,8 +89,13 @@ def test_simulate_refuses_a_kv_cache_beyond_memory(tmp_path):
                    "KV block table", "--kv-tokens")
 
 
-def test_simulate_with_a_small_valid_workload_still_works(tmp_path):
-    res = phasecal("simulate", "-p", CPU_PROFILE, "-w", "64/16:rate=5:n=20", "--out", tmp_path)
+def test_simulate_with_a_small_valid_workload_writes_files_with_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        res = phasecal("simulate", "-p", CPU_PROFILE, "-w", "64/16:rate=5:n=20", "--out", tmp_path)
+    finally:
+        os.umask(old)
     assert res.exit_code == 0, res.output
     assert {p.name for p in tmp_path.iterdir()} >= {"summary.json", "requests_mb.csv"}
     assert not list(tmp_path.glob(".*tmp"))
+    assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {0o644}  # CSVs as the JSON

@@ -139,15 +139,17 @@ def _doc(family: str, concurrency: int | None, summaries: list[PolicySummary], p
 
 
 def write_scheduler(folder: Path, *, speed: float = 1.0,
-                    cases: tuple[tuple[str, int], ...] = (("balanced", 64), ("balanced", 256), ("decode_heavy", 64))
-                    ) -> Path:
-    """Schedule documents as `phasecal simulate` writes them, one per case: MB, EB and EB+ on each."""
+                    cases: tuple[tuple[str, int | None], ...] = (("balanced", 64), ("balanced", 256),
+                                                                 ("decode_heavy", 64))) -> Path:
+    """Schedule documents as `phasecal simulate` writes them, one per case (a workload family and its
+    concurrency, None for an open loop): MB, EB and EB+ on each."""
     for i, (family, conc) in enumerate(cases):
+        name = family if conc is None else f"{family} c={conc}"
         summaries = []
         for j, policy in enumerate(("mb", "eb", "ebplus")):
             thr = speed * 1000 * (1 + 0.1 * i) * (1 + 0.05 * ((i + j) % 3))
-            summaries.append(_summary(policy, f"{family} c={conc}", thr, 0.5 / speed * (1 + j), 0.02 / speed * (3 - j)))
-        write_schedule_doc(_doc(family, conc, summaries, None), folder / f"schedule_{family}_c{conc}.json")
+            summaries.append(_summary(policy, name, thr, 0.5 / speed * (1 + j), 0.02 / speed * (3 - j)))
+        write_schedule_doc(_doc(family, conc, summaries, None), folder / f"schedule_{name.replace(' c=', '_c')}.json")
     return folder
 
 

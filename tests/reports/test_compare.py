@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from matplotlib.figure import Figure
-from synthetic import write_device
+from synthetic import write_device, write_scheduler
 
 from phasecal import __version__
 from phasecal.reports import compare, ratios, roofline
@@ -46,6 +46,16 @@ def test_footer_names_date_version_devices_and_software(two_devices: Path, make)
     assert re.search(rf"drawn \d{{4}}-\d\d-\d\d by phasecal {re.escape(__version__)}", text)
     assert "NVIDIA Test GPU [nvidia-test-gpu] · tiny: measured 2026-01-01" in text
     assert "published reference, measured 2026-04-30" in text  # the H200 calibration
+
+
+def test_every_figure_footer_has_date_version_and_device(two_devices: Path):
+    from test_figures import FIGURES
+
+    results = load_results(two_devices)
+    for make in FIGURES:
+        text = footer(make(results))
+        assert re.search(rf"drawn \d{{4}}-\d\d-\d\d by phasecal {re.escape(__version__)}", text), make.__name__
+        assert ": measured 2026-01-01" in text, make.__name__
 
 
 def test_published_reference_is_drawn_as_such(two_devices: Path):
@@ -131,3 +141,38 @@ def test_symlinked_and_several_result_folders(two_devices: Path, tmp_path_factor
     labels = [d.label for d in both.devices]
     assert len([lab for lab in labels if lab.startswith("Test CPU")]) == 2 and len(set(labels)) == len(labels)
     assert len(both.references) == 1
+
+
+def test_default_run_gives_pages_without_empty_panels(tmp_path: Path):
+    """What `phasecal run` leaves (steps, a profile, MB against EB on the trace): every figure draws data in
+    every panel it keeps, or is one line naming what to run."""
+    from test_figures import FIGURES
+
+    folder = write_device(tmp_path, "cpu-default", "Default CPU", probes=("step",))
+    write_scheduler(folder, cases=(("azure_conv", None),))
+    results = load_results(tmp_path)
+    for make in FIGURES + SHARED + [roofline.roofline]:
+        fig = make(results)
+        if isinstance(fig, Missing):
+            assert "run `" in fig.text, make.__name__
+            continue
+        assert fig.axes, make.__name__
+        for ax in fig.axes:
+            drawn = ax.lines or ax.patches or ax.collections or ax.images
+            assert ax.get_visible() and drawn, f"{make.__name__}: empty panel {ax.get_title()!r}"
+
+
+def test_notebook_folder_finds_results_without_setup(tmp_path: Path, monkeypatch):
+    """`jupyter lab reports/notebooks` runs kernels in that folder, with no PHASECAL_RESULTS set."""
+    from phasecal.reports.data import default_results_dirs
+
+    monkeypatch.delenv("PHASECAL_RESULTS", raising=False)
+    monkeypatch.chdir(Path(__file__).resolve().parents[2] / "reports" / "notebooks")
+    assert default_results_dirs() == [Path(__file__).resolve().parents[2] / "results"]
+    # installed from a wheel (no results/ beside the package): the nearest results/ above the working folder
+    (tmp_path / "results").mkdir()
+    (tmp_path / "reports" / "notebooks").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "reports" / "notebooks")
+    assert default_results_dirs(repo=tmp_path / "site-packages") == [tmp_path / "results"]
+    monkeypatch.setenv("PHASECAL_RESULTS", f"{tmp_path}/a{os.pathsep}{tmp_path}/b")
+    assert default_results_dirs() == [tmp_path / "a", tmp_path / "b"]

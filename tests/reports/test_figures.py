@@ -21,7 +21,7 @@ from phasecal.reports import (
     step_cost,
 )
 from phasecal.reports.data import load_results
-from phasecal.reports.style import png_bytes
+from phasecal.reports.style import Missing, png_bytes
 
 # each figure's measured quantities, with the unit its axes must name
 AXIS_UNITS = {
@@ -41,8 +41,10 @@ AXIS_UNITS = {
 FIGURES = list(AXIS_UNITS)
 
 
-def texts(fig: Figure) -> str:
+def texts(fig: Figure | Missing) -> str:
     """All text a reader sees: titles, labels, legends, notes, tick labels."""
+    if isinstance(fig, Missing):
+        return fig.text
     out = [t.get_text() for t in fig.texts]
     for ax in fig.axes:
         if not ax.get_visible():

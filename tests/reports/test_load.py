@@ -11,11 +11,10 @@ import pytest
 from phasecal import __version__
 from phasecal.reports import load_curves
 from phasecal.reports.data import load_results
-from phasecal.reports.load_sweep import LoadPoint, LoadSweep, at_load, offered_tok_s, sweep_profiles
+from phasecal.reports.load_sweep import LoadPoint, LoadSweep, sweep_profiles
 from phasecal.reports.provenance import provenance
 from phasecal.reports.style import Missing
 from phasecal.scheduler.metrics import SLO
-from phasecal.scheduler.workloads import azure_conv
 
 PROFILES = ("Fast GPU · tiny", "Slow CPU · tiny")
 
@@ -84,14 +83,9 @@ def test_empty_sweep_is_one_line():
     assert isinstance(load_curves.latency_cdfs(empty, 0.5, []), Missing)
 
 
-def test_trace_at_a_load_offers_that_load():
-    w = azure_conv(limit=200)
-    assert offered_tok_s(at_load(w, 1234.0)) == pytest.approx(1234.0)
-
-
 def test_small_sweep_on_a_profile(two_devices: Path):
     d = load_results(two_devices).devices[0]
-    sweep = sweep_profiles([(d.label, d.profile, False)], policies=("mb", "eb"), requests=60, fractions=(0.5, 1.0))
+    sweep = sweep_profiles([(d.label, d.profile, False)], policies=("mb", "eb"), requests=60, loads=(0.5, 1.0))
     assert {(p.policy, round(p.load_tok_s / sweep.points[-1].load_tok_s, 2)) for p in sweep.points} == {
         ("mb", 0.5), ("eb", 0.5), ("mb", 1.0), ("eb", 1.0)}
     low = [p for p in sweep.points if p.load_tok_s < sweep.points[-1].load_tok_s]
