@@ -29,7 +29,7 @@ TARGETS = {  # issue 3 acceptance, as ratios to the ceiling measured in the same
     "prefill_vs_sdpa_flash": 0.70,
     "matmul_vs_cublas": 0.80,
 }
-RULE_KWARGS = dict(min_samples=20, max_samples=500, target_spread=0.02, max_time_s=0.5, warmup_iters=3)
+RULE_KWARGS = dict(min_samples=20, max_samples=500, target_spread=0.02, max_time_s=0.3, warmup_iters=3)
 
 
 def make_timer(device: str = "cuda"):

@@ -54,8 +54,8 @@ class ExecutedExecutor:
             name = settings.get("dtype")
             dtype = getattr(torch, name) if isinstance(name, str) and hasattr(torch, name) else (
                 torch.float32 if on_cpu else torch.bfloat16)
-        if self.device.startswith("cuda"):
-            torch.cuda.set_device(torch.device(self.device))  # launches and syncs go to this GPU, not GPU 0
+        if torch.device(self.device).index is not None:  # cuda:N: launches and syncs go to GPU N, not GPU 0
+            torch.cuda.set_device(torch.device(self.device))
         self.model = SyntheticModel(get_model_shape(catalog_name(profile)), device=self.device, dtype=dtype,
                                     num_blocks=config.num_blocks, block_size=config.block_size, seed=seed,
                                     backend=settings.get("backend"))  # what measured the profile's points
