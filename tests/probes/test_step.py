@@ -49,6 +49,7 @@ def test_step_probe_writes_valid_records(fast_suite, tmp_path):
     assert path == tmp_path / header.device["slug"] / "tiny" / "raw.jsonl"
     assert header.model["name"] == "tiny" and header.settings["threads"] == 1
     assert header.settings["dtype"] == "float32"
+    assert header.settings["backend"] == "torch"  # what measured the points: the CPU default
     expected = {step.step_key(p) for p in step.compositions(fast_suite)
                 if sum(p["decode"]) <= fast_suite.max_decode_kv}
     assert {p.key for p in points} == expected
