@@ -93,7 +93,7 @@ def run_one(profile, name, workload, cfg, th, executor=None, fast_forward=True):
     s = summarize(res, workload.name)
     return s, {"policy": name, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "steps": res.steps,
                "steps_per_cpu_s": round(res.steps / cpu), "throughput_tok_s": round(s.throughput_tok_s, 1),
-               "ttft_p50_s": round(s.ttft_p50, 4), "tpot_p50_ms": round(s.tpot_p50 * 1e3, 3),
+               "ttft_p50_s": round(s.ttft_p50_s, 4), "tpot_p50_ms": round(s.tpot_p50_s * 1e3, 3),
                "preemptions": s.preemptions, "mode_switches": s.mode_switches}
 
 

@@ -88,6 +88,23 @@ class Profile:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def predict(self, prefill: int | list[tuple[int, int]] = (), decode: int | list[int] = (), *,
+                context: int = 0, graph: bool = False) -> float:
+        """Seconds for one step under this profile, e.g. `p.predict(prefill=512)` (one 512-token prompt),
+        `p.predict(decode=64, context=2048)` (64 decodes on 2,048 cached tokens each) or
+        `p.predict(prefill=[(256, 1024)], decode=[900, 3000])` (a chunk of 256 new tokens on 1,024 cached
+        ones, and two decodes with their contexts). `graph`: a pure-decode step as a CUDA Graph replay."""
+        from .features import step_features
+        from .predict import profile_step_time
+
+        chunks = [(prefill, context)] if isinstance(prefill, int) else list(prefill)
+        contexts = [context] * decode if isinstance(decode, int) else list(decode)
+        if any(q < 1 or c < 0 for q, c in chunks) or any(c < 0 for c in contexts):
+            raise ValueError("a prefill chunk needs ≥ 1 new token and contexts must be ≥ 0")
+        if not chunks and not contexts:
+            raise ValueError("an empty step: give prefill tokens, decodes, or both")
+        return profile_step_time(self, step_features(chunks, contexts, graph=graph))
+
 
 def save_profile(profile: Profile, path: str | os.PathLike) -> Path:
     """Write a profile atomically (temp file + rename): a reader never sees half a file."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, fields
 from functools import cache
 from pathlib import Path
 
@@ -70,8 +71,24 @@ def load_catalog() -> dict[str, ModelShape]:
 
 
 def get_model_shape(name: str) -> ModelShape:
-    """The shape of model `name`; a ValueError naming the known models if it is not in the catalog."""
+    """The shape of catalog model `name`, or of the model whose Hugging Face config.json is at path `name`
+    (any path ending in .json); a ValueError naming the known models otherwise."""
+    if name.lower().endswith(".json"):
+        from .hf_config import hf_model_name, shape_fields_from_hf_config
+
+        fields_ = shape_fields_from_hf_config(name)  # validates the file before its name is read
+        return ModelShape(name=re.sub(r"[^A-Za-z0-9._-]", "_", hf_model_name(name)), **fields_)
     catalog = load_catalog()
     if name not in catalog:
-        raise ValueError(f"unknown model {name!r}: the catalog ({CATALOG_PATH.name}) has {', '.join(catalog)}")
+        raise ValueError(f"unknown model {name!r}: the catalog ({CATALOG_PATH.name}) has {', '.join(catalog)}, "
+                         "or pass a Hugging Face config.json")
     return catalog[name]
+
+
+def shape_from_record(model: dict) -> ModelShape:
+    """The shape a profile or raw header recorded (`ModelShape.to_dict()`); a record holding only a name
+    (older files, imported profiles) is looked up in the catalog by its last path part ('Qwen/Qwen3-8B')."""
+    names = [f.name for f in fields(ModelShape)]
+    if all(k in model for k in names):
+        return ModelShape(**{k: model[k] for k in names})
+    return get_model_shape(str(model["name"]).split("/")[-1])

@@ -49,7 +49,7 @@ def throughput_latency(sweep: LoadSweep, sources: list[str], provenance: list[st
                 line = sorted((p for p in mine if p.policy == pol), key=lambda p: p.load_tok_s)
                 x = [p.throughput_tok_s for p in line]
                 for q, ls in (("p50", "-"), ("p99", "--")):
-                    y = [getattr(p, f"{metric}_{q}") * MS for p in line]
+                    y = [getattr(p, f"{metric}_{q}_s") * MS for p in line]
                     ax.plot(x, y, ls, marker="o", ms=3, lw=_width(j), color=_color(pol), label=f"{_name(pol)} {q}")
                     values += y
             slo = getattr(sweep.slo, f"{metric}_s") * MS

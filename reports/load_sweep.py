@@ -28,10 +28,10 @@ class LoadPoint:
     policy: str
     load_tok_s: float  # offered: the workload's tokens per second of arrivals
     throughput_tok_s: float
-    ttft_p50: float
-    ttft_p99: float
-    tpot_p50: float
-    tpot_p99: float
+    ttft_p50_s: float
+    ttft_p99_s: float
+    tpot_p50_s: float
+    tpot_p99_s: float
     slo_attainment: float  # share of requests meeting both SLOs
     reference: bool = False  # simulated on a published calibration
     predicted: str | None = None  # the MB/EB crossover's decision for this workload
@@ -73,8 +73,8 @@ def sweep_trace(profile: Profile, label: str, *, policies=("mb", "eb", "ebplus")
         offered = rho * report.capacity.tokens_per_s
         for name, run in report.runs.items():
             s = run.simulated
-            sweep.points.append(LoadPoint(label, name, offered, s.throughput_tok_s, s.ttft_p50, s.ttft_p99,
-                                          s.tpot_p50, s.tpot_p99, s.slo_attainment, reference,
+            sweep.points.append(LoadPoint(label, name, offered, s.throughput_tok_s, s.ttft_p50_s, s.ttft_p99_s,
+                                          s.tpot_p50_s, s.tpot_p99_s, s.slo_attainment, reference,
                                           report.thresholds.decision))
             sweep.latencies[(label, name, offered)] = _latencies(run.simulated_result)
     return sweep

@@ -29,10 +29,10 @@ class PolicyResult:
     policy: str
     executed: bool
     throughput_tok_s: float
-    ttft_p50: float
-    tpot_p50: float
-    ttft_p90: float = NAN
-    tpot_p90: float = NAN
+    ttft_p50_s: float
+    tpot_p50_s: float
+    ttft_p90_s: float = NAN
+    tpot_p90_s: float = NAN
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ class SchedulerRun:
 
 
 def _result(s: PolicySummary) -> PolicyResult:
-    return PolicyResult(s.policy, s.executed, s.throughput_tok_s, s.ttft_p50, s.tpot_p50, s.ttft_p90, s.tpot_p90)
+    return PolicyResult(s.policy, s.executed, s.throughput_tok_s, s.ttft_p50_s, s.tpot_p50_s, s.ttft_p90_s,
+                        s.tpot_p90_s)
 
 
 def _label(doc: ScheduleDoc, root: Path, path: Path, results: Results) -> tuple[str, bool]:

@@ -112,7 +112,7 @@ def scheduler_latency(results: Results) -> Figure:
         for ax, (metric, what) in zip(axes[2 * row: 2 * row + 2],
                                       (("ttft", "time to first token"), ("tpot", "time per output token")),
                                       strict=True):
-            _grouped_bars(ax, runs, lambda r, m=metric: getattr(r.result, f"{m}_p50") * 1e3, best=min, log=True)
+            _grouped_bars(ax, runs, lambda r, m=metric: getattr(r.result, f"{m}_p50_s") * 1e3, best=min, log=True)
             _p90_whiskers(ax, runs, metric)
             ax.set_ylabel(f"{metric.upper()} (ms), median; whisker p90")
             ax.set_title(f"{label}: {what} (★ = lowest median or within 1% of it)", fontsize=9)
@@ -129,7 +129,7 @@ def _p90_whiskers(ax, runs: list[SchedulerRun], metric: str) -> None:
         for i, case in enumerate(cases):
             for r in runs:
                 if r.case == case and r.policy == pol:
-                    p50, p90 = getattr(r.result, f"{metric}_p50") * 1e3, getattr(r.result, f"{metric}_p90") * 1e3
+                    p50, p90 = getattr(r.result, f"{metric}_p50_s") * 1e3, getattr(r.result, f"{metric}_p90_s") * 1e3
                     if math.isfinite(p50) and math.isfinite(p90) and p50 > 0:
                         x = i + (j - (len(policies) - 1) / 2) * width
                         ax.plot([x, x], [p50, p90], color="black", lw=0.8)
@@ -158,8 +158,8 @@ def scheduler_concurrency(results: Results) -> Figure:
             note(ax, "no workload was run at two or more concurrencies (run `phasecal simulate -w "
                      "balanced:c=64` and again at other c)")
     sources = []
-    metrics = (("throughput_tok_s", 1.0, "throughput (tokens/s)"), ("ttft_p50", 1e3, "TTFT median (ms)"),
-               ("tpot_p50", 1e3, "TPOT median (ms)"))
+    metrics = (("throughput_tok_s", 1.0, "throughput (tokens/s)"), ("ttft_p50_s", 1e3, "TTFT median (ms)"),
+               ("tpot_p50_s", 1e3, "TPOT median (ms)"))
     for row, (label, workload, runs) in enumerate(rows):
         sources += [r.source for r in runs]
         for col, (ax, (attr, scale, ylabel)) in enumerate(zip(axes[3 * row: 3 * row + 3], metrics, strict=True)):
@@ -200,8 +200,8 @@ def winners_markdown(results: Results) -> str:
                 gain = thr[0].result.throughput_tok_s / thr[1].result.throughput_tok_s - 1
                 margin = f"{gain:+.1%} vs {_name(thr[1].policy)}"
             best = _best(sel, lambda r: r.result.throughput_tok_s, max, lambda v: f"{v:,.0f} tok/s")
-            ttft = _best(sel, lambda r: r.result.ttft_p50, min, _duration)
-            tpot = _best(sel, lambda r: r.result.tpot_p50, min, _duration)
+            ttft = _best(sel, lambda r: r.result.ttft_p50_s, min, _duration)
+            tpot = _best(sel, lambda r: r.result.tpot_p50_s, min, _duration)
             lines.append(f"| {label} | {case.replace(chr(10), ' ')} | {best} | {margin} | "
                          f"{sel[0].predicted or '—'} | {ttft} | {tpot} |")
     return "\n".join(lines)

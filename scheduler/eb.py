@@ -45,18 +45,20 @@ class ExclusiveBatching(OneMode):
         """One prefill-only step: unfinished prefill chunks first, then new requests into free slots."""
         budget = st.config.token_budget
         batch = Batch()
-        i = 0
-        while i < len(st.running) and budget > 0:
-            req = st.running[i]
-            if req.is_decode:
-                i += 1
-                continue
+        running = st.running
+        # unfinished prefills, found in one pass (inlined Request.is_decode: this is EB's hot path); the loop
+        # below only preempts from the tail of `running`, so the indices before it stay valid
+        todo = [i for i, r in enumerate(running)
+                if not (r.num_generated and r.num_computed == r.prompt_len + r.num_generated - 1)]
+        for i in todo:
+            if budget <= 0 or i >= len(running):
+                break
+            req = running[i]
             q = min(req.pending, budget)
             if not st.grow_or_preempt(req, q, batch):
                 break
             batch.prefill.append((req, q))
             budget -= q
-            i += 1
         if batch.preempted:
             return batch
         st.admit_waiting(budget, batch, self.n_slots)

@@ -11,11 +11,6 @@ from ..fitting.profile import Profile
 from .state import Batch, EngineConfig, SchedulerState
 
 
-def catalog_name(profile: Profile) -> str:
-    """The catalog model of a profile: its `model.name` without an organisation prefix ('Qwen/Qwen3-8B')."""
-    return str(profile.model["name"]).split("/")[-1]
-
-
 class ExecutedExecutor:
     """Runs batches on `SyntheticModel(shape of the profile's model)`; `step` returns measured seconds.
 
@@ -32,7 +27,7 @@ class ExecutedExecutor:
         import torch
 
         from ..kernels._common import keep_freed_memory
-        from ..kernels.catalog import get_model_shape
+        from ..kernels.catalog import shape_from_record
         from ..kernels.model import SeqChunk, SyntheticModel
 
         self._torch, self._chunk = torch, SeqChunk
@@ -56,7 +51,7 @@ class ExecutedExecutor:
                 torch.float32 if on_cpu else torch.bfloat16)
         if torch.device(self.device).index is not None:  # cuda:N: launches and syncs go to GPU N, not GPU 0
             torch.cuda.set_device(torch.device(self.device))
-        self.model = SyntheticModel(get_model_shape(catalog_name(profile)), device=self.device, dtype=dtype,
+        self.model = SyntheticModel(shape_from_record(profile.model), device=self.device, dtype=dtype,
                                     num_blocks=config.num_blocks, block_size=config.block_size, seed=seed,
                                     backend=settings.get("backend"))  # what measured the profile's points
         self.step_times: list[float] = []

@@ -20,6 +20,7 @@ class Request:
     arrival: float = 0.0
     num_computed: int = 0
     num_generated: int = 0
+    admitted_time: float | None = None  # when its first prefill chunk was scheduled (kept across preemptions)
     first_token_time: float | None = None
     finish_time: float | None = None
     preemptions: int = 0

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..atomic import write_atomic
 from .capacity import Capacity
-from .metrics import PolicySummary
+from .metrics import PolicySummary, run_info
 from .state import EngineConfig
 from .workloads import Workload
 
@@ -53,18 +53,19 @@ class ScheduleDoc:
     executed: list[PolicySummary] = field(default_factory=list)  # the same policies run on the device
     capacity: Capacity | None = None  # MB's capacity on the workload (None: not computed by older phasecal)
     offered_load: float | None = None  # ρ against that capacity (None: a closed loop, or not computed)
+    run: dict = field(default_factory=dict)  # metrics.run_info: date, phasecal version, git commit, seed
 
     @classmethod
     def from_report(cls, report: SimulationReport, profile: str | os.PathLike | None,
-                    spec: str | None = None) -> ScheduleDoc:
+                    spec: str | None = None, seed: int | None = None) -> ScheduleDoc:
         """The document of a `scheduler.run.simulate` report (`spec`: the `-w` spec, when the report's
-        workload was built from one before the call)."""
+        workload was built from one before the call; `seed`: the run's seed)."""
         info = report.workload_info if spec is None else replace(report.workload_info, spec=spec)
         return cls(info, None if profile is None else str(profile), report.config,
                    report.thresholds.to_dict(),
                    report.thresholds.decision, report.summaries(),
                    [r.executed for r in report.runs.values() if r.executed is not None],
-                   report.capacity, report.offered_load)
+                   report.capacity, report.offered_load, run_info(seed=seed))
 
     def to_dict(self) -> dict:
         return {"kind": KIND, **asdict(self)}
@@ -82,14 +83,21 @@ class ScheduleDoc:
             executed = [_summary(p, f"{where}: executed[{i}]") for i, p in enumerate(d.get("executed", []))]
             return cls(WorkloadInfo(**d["workload"]), d["profile"], EngineConfig(**d["config"]), dict(d["thresholds"]),
                        str(d["decision"]), policies, executed,
-                       Capacity(**d["capacity"]) if d.get("capacity") else None, d.get("offered_load"))
+                       Capacity(**d["capacity"]) if d.get("capacity") else None, d.get("offered_load"),
+                       dict(d.get("run", {})))
         except (KeyError, TypeError) as e:
             raise ValueError(f"{where}: malformed schedule document ({type(e).__name__}: {e})") from None
+
+
+# summaries written before their keys carried units (`ttft_p50` for `ttft_p50_s`) and before goodput
+LEGACY_KEYS = {f"{m}_{q}": f"{m}_{q}_s" for m in ("ttft", "tpot") for q in ("mean", "p50", "p90", "p99")}
 
 
 def _summary(d: object, where: str) -> PolicySummary:
     if not isinstance(d, dict):
         raise ValueError(f"{where}: a policy summary is an object, got {type(d).__name__}")
+    d = {LEGACY_KEYS.get(k, k): v for k, v in d.items()}
+    d.setdefault("goodput_tok_s", float("nan"))  # not computable from an older summary
     s = PolicySummary(**d)
     if not isinstance(s.policy, str) or not all(isinstance(getattr(s, f.name), int | float)
                                                 for f in fields(PolicySummary) if f.type in ("float", "int")):

@@ -98,6 +98,8 @@ class SchedulerState:
             return 0
         self.waiting.popleft()
         self.running.append(req)
+        if req.admitted_time is None:
+            req.admitted_time = self.now
         batch.add(req, q)
         return q
 

@@ -12,8 +12,8 @@ def probe(
     suite: Annotated[str, typer.Option(
         "--suite", help="all, bandwidth, launch, gemm, attention or step.")] = "all",
     model: Annotated[str, typer.Option(
-        "--model", help="Model shape from the catalog (kernels/models.json) for GEMM, attention and step; "
-                        "auto: tiny on the CPU, Qwen3-8B on a GPU.")] = "auto",
+        "--model", help="Model shape for GEMM, attention and step: a catalog name (phasecal models) or a Hugging "
+                        "Face config.json; auto: tiny on the CPU, Qwen3-8B on a GPU.")] = "auto",
     device: Annotated[str, typer.Option("--device", help="auto (GPU if visible, else CPU), cpu or cuda[:N].")] = "auto",
     out: Annotated[Path, typer.Option(
         "-o", "--out", help="Results folder; points go to OUT/<device>/<model>/raw.jsonl.")] = Path("results"),

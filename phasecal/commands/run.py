@@ -38,8 +38,9 @@ def _surely_cpu(device: str) -> bool:
 def run(
     device: Annotated[str, typer.Option(help="auto (the GPU if torch sees one, else the CPU), cpu or cuda[:N].")]
     = "auto",
-    model: Annotated[str | None, typer.Option(help="Model of the catalog [default: tiny on the CPU, Qwen3-8B on a "
-                                                   "GPU].")] = None,
+    model: Annotated[str | None, typer.Option(help=(
+        "A model of the catalog (phasecal models) or a Hugging Face config.json [default: tiny on the CPU, "
+        "Qwen3-8B on a GPU]."))] = None,
     out: Annotated[Path, typer.Option(help="Results folder; files go to OUT/<device>/<model>/.")] = Path("results"),
     quick: Annotated[bool, typer.Option("--quick", help="A smaller grid and shorter sampling (CI, smoke tests).")]
     = False,
@@ -103,7 +104,7 @@ def _fit_and_simulate(raw: Path, work, workload: str, console) -> list[Path]:
     report = simulate(profile, work, ("mb", "eb"))
     profile.derived["eb_thresholds"] = {report.workload: report.thresholds.to_dict()}
     profile_path = save_profile(profile, raw.with_name("profile.json"))
-    schedule_path = write_schedule_doc(ScheduleDoc.from_report(report, profile_path, spec=workload),
+    schedule_path = write_schedule_doc(ScheduleDoc.from_report(report, profile_path, spec=workload, seed=0),
                                        raw.with_name(f"schedule_{schedule_name(workload)}.json"))
     print_summary(profile, report, Console())
     return [raw, profile_path, schedule_path]

@@ -45,7 +45,7 @@ def print_summary(profile: Profile, report: SimulationReport, console: Console) 
     for col in ("policy", "throughput (tok/s)", "TTFT p50 (s)", "TPOT p50 (ms)", "preemptions", "steps"):
         eb.add_column(col, justify="right")
     for s in report.summaries():
-        eb.add_row(s.policy, f"{s.throughput_tok_s:,.0f}", f"{s.ttft_p50:.3f}", f"{s.tpot_p50 * 1e3:.2f}",
+        eb.add_row(s.policy, f"{s.throughput_tok_s:,.0f}", f"{s.ttft_p50_s:.3f}", f"{s.tpot_p50_s * 1e3:.2f}",
                    str(s.preemptions), str(s.steps))
     console.print(eb)
     warn_overload(report, console)

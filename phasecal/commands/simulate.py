@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -12,10 +13,10 @@ import typer
 _ROWS = (  # (label, summary field, format)
     ("throughput (tok/s)", "throughput_tok_s", "{:,.0f}"),
     ("output (tok/s)", "output_tok_s", "{:,.0f}"),
-    ("TTFT mean (s)", "ttft_mean", "{:.3f}"), ("TTFT p50 (s)", "ttft_p50", "{:.3f}"),
-    ("TTFT p90 (s)", "ttft_p90", "{:.3f}"), ("TTFT p99 (s)", "ttft_p99", "{:.3f}"),
-    ("TPOT mean (ms)", "tpot_mean", "ms"), ("TPOT p50 (ms)", "tpot_p50", "ms"),
-    ("TPOT p90 (ms)", "tpot_p90", "ms"), ("TPOT p99 (ms)", "tpot_p99", "ms"),
+    ("TTFT mean (s)", "ttft_mean_s", "{:.3f}"), ("TTFT p50 (s)", "ttft_p50_s", "{:.3f}"),
+    ("TTFT p90 (s)", "ttft_p90_s", "{:.3f}"), ("TTFT p99 (s)", "ttft_p99_s", "{:.3f}"),
+    ("TPOT mean (ms)", "tpot_mean_s", "ms"), ("TPOT p50 (ms)", "tpot_p50_s", "ms"),
+    ("TPOT p90 (ms)", "tpot_p90_s", "ms"), ("TPOT p99 (ms)", "tpot_p99_s", "ms"),
     ("SLO attainment", "slo_attainment", "{:.1%}"), ("preemptions", "preemptions", "{}"),
     ("mode switches", "mode_switches", "{}"), ("steps", "steps", "{:,}"), ("makespan (s)", "makespan_s", "{:.1f}"),
     ("run time (s)", "wall_s", "{:.2f}"),
@@ -46,7 +47,15 @@ def simulate(
     slo_tpot: Annotated[float, typer.Option("--slo-tpot", min=0, help="SLO on TPOT (s).")] = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of synthetic workloads and of the model.")] = 0,
     out: Annotated[Path | None, typer.Option("--out", "-o", help=(
-        "Folder for summary.json and one requests_<policy>.csv per policy (and per executed run).")) ] = None,
+        "Folder for summary.json and one requests_<policy>.csv per policy (and per executed run); with "
+        "--sweep, for sweep.json and sweep.csv.")) ] = None,
+    sweep: Annotated[str | None, typer.Option("--sweep", help=(
+        "load=START:STOP:STEP (STOP included, e.g. load=0.2:1.4:0.1): run each policy at each offered load ρ "
+        "(fractions of MB's capacity) and search each policy's capacity under the SLOs by bisection."))] = None,
+    slo_target: Annotated[float, typer.Option("--slo-target", min=0, max=1, help=(
+        "Share of requests that must meet both SLOs for a load to count as carried (with --sweep).")) ] = 0.9,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help=(
+        "Worker processes of a --sweep [default: the CPU cores].")) ] = None,
 ) -> None:
     """Simulate scheduling policies on a workload under a profile and print them side by side."""
     from rich.console import Console
@@ -59,6 +68,13 @@ def simulate(
     prof = load_profile(profile)
     cfg = EngineConfig(max_num_seqs=max_num_seqs, token_budget=token_budget, block_size=block_size,
                        kv_capacity_tokens=kv_tokens)
+    if sweep is not None:
+        if execute:
+            raise ValueError("--sweep simulates only; run --execute without --sweep")
+        from .sweep import run_sweep
+
+        return run_sweep(prof, profile, workload, policy, cfg, SLO(slo_ttft, slo_tpot), slo_target, sweep,
+                         jobs or os.cpu_count() or 1, seed, out)
     report = run_simulation(prof, workload, policy, execute=execute, config=cfg, seed=seed,
                             slo=SLO(slo_ttft, slo_tpot))
     console = Console()
@@ -70,7 +86,7 @@ def simulate(
             console.print(f"{name}: executed {run.executed.throughput_tok_s:,.0f} tok/s vs simulated "
                           f"{run.simulated.throughput_tok_s:,.0f} tok/s → gap {run.throughput_gap:+.1%}")
     if out is not None:
-        write_outputs(report, profile, out, console)
+        write_outputs(report, profile, out, console, seed)
 
 
 def policy_table(report, prof, execute: bool):
@@ -107,7 +123,7 @@ def print_thresholds(th, console) -> None:
         console.print("crossover: the profile has no β_MB fit (mixed), so no MB/EB prediction")
 
 
-def write_outputs(report, profile: Path, out: Path, console) -> None:
+def write_outputs(report, profile: Path, out: Path, console, seed: int) -> None:
     """summary.json (the run's ScheduleDoc) and one per-request CSV per policy run in `out`."""
     from phasecal.scheduler.metrics import write_requests_csv
     from phasecal.scheduler.schedule_doc import ScheduleDoc, write_schedule_doc
@@ -116,7 +132,7 @@ def write_outputs(report, profile: Path, out: Path, console) -> None:
         write_requests_csv(run.simulated_result, out / f"requests_{_safe(name)}.csv")
         if run.executed_result is not None:
             write_requests_csv(run.executed_result, out / f"requests_{_safe(name)}_executed.csv")
-    path = write_schedule_doc(ScheduleDoc.from_report(report, profile), out / "summary.json")
+    path = write_schedule_doc(ScheduleDoc.from_report(report, profile, seed=seed), out / "summary.json")
     console.print(f"wrote {path} and {len(report.runs)} per-request CSV file(s) in {out}")
 
 

@@ -67,7 +67,7 @@ def test_any_value_anywhere_is_refused_in_one_line_or_simulates(tmp_path_factory
         return
     event("simulated")
     for s in report.summaries():
-        assert math.isfinite(s.makespan_s) and s.makespan_s > 0 and math.isfinite(s.ttft_p50) and s.ttft_p50 >= 0
+        assert math.isfinite(s.makespan_s) and s.makespan_s > 0 and math.isfinite(s.ttft_p50_s) and s.ttft_p50_s >= 0
 
 
 @settings(max_examples=60, deadline=None)
@@ -102,4 +102,4 @@ def test_any_step_model_coefficients_are_refused_or_simulate(tmp_path_factory, f
         return
     report = simulate(profile, "64/16:c=4:n=12", ("mb", "eb"), config=EngineConfig(kv_capacity_tokens=4096))
     for s in report.summaries():
-        assert math.isfinite(s.makespan_s) and s.makespan_s > 0 and math.isfinite(s.ttft_p50) and s.ttft_p50 >= 0
+        assert math.isfinite(s.makespan_s) and s.makespan_s > 0 and math.isfinite(s.ttft_p50_s) and s.ttft_p50_s >= 0

@@ -125,10 +125,10 @@ def write_device(root: Path, slug: str, name: str, *, model: str = "tiny", speed
 def _summary(policy: str, workload: str, thr: float, ttft: float, tpot: float) -> PolicySummary:
     return PolicySummary(
         policy=policy, workload=workload, executed=False, num_requests=100, makespan_s=10.0,
-        throughput_tok_s=thr, output_tok_s=thr / 2, ttft_mean=ttft, ttft_p50=ttft, ttft_p90=2 * ttft,
-        ttft_p99=3 * ttft, tpot_mean=tpot, tpot_p50=tpot, tpot_p90=1.5 * tpot, tpot_p99=2 * tpot,
-        slo_attainment=0.9, slo={"ttft_s": 2.0, "tpot_s": 0.1}, preemptions=0, mode_switches=0,
-        steps=100, kv_peak_blocks=10, kv_blocks=100, wall_s=0.1, steps_per_s=1000.0)
+        throughput_tok_s=thr, output_tok_s=thr / 2, ttft_mean_s=ttft, ttft_p50_s=ttft, ttft_p90_s=2 * ttft,
+        ttft_p99_s=3 * ttft, tpot_mean_s=tpot, tpot_p50_s=tpot, tpot_p90_s=1.5 * tpot, tpot_p99_s=2 * tpot,
+        slo_attainment=0.9, goodput_tok_s=0.9 * thr, slo={"ttft_s": 2.0, "tpot_s": 0.1}, preemptions=0,
+        mode_switches=0, steps=100, kv_peak_blocks=10, kv_blocks=100, wall_s=0.1, steps_per_s=1000.0)
 
 
 def _doc(family: str, concurrency: int | None, summaries: list[PolicySummary], profile: str | None,

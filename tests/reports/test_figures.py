@@ -163,7 +163,7 @@ def test_scheduler_study_on_published_calibration_is_labelled(two_devices: Path)
     assert {(r.workload, r.concurrency) for r in runs} >= {("decode_heavy", 512), ("decode_heavy", 2048),
                                                           ("azure_conv", None)}
     eb = next(r for r in runs if r.case == "decode_heavy\nc=2048" and r.policy == "eb")
-    assert eb.result.tpot_p50 == pytest.approx(0.032) and eb.predicted == "EB"
+    assert eb.result.tpot_p50_s == pytest.approx(0.032) and eb.predicted == "EB"
     table = scheduling.winners_markdown(results)
     assert "| NVIDIA H200 · Qwen/Qwen3-8B (published calibration) | decode_heavy c=2048 | **EB**" in table
     assert "published calibration" in texts(scheduling.scheduler_throughput(results))

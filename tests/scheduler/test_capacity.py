@@ -48,4 +48,4 @@ def test_simulate_reports_rho_and_load_spec_reaches_it(linear_profile):
     assert rep.offered_load == pytest.approx(0.6, rel=1e-9)
     low = simulate(linear_profile, "balanced:load=0.3:n=300", ("mb",)).summaries()[0]
     high = simulate(linear_profile, "balanced:load=3:n=300", ("mb",)).summaries()[0]
-    assert low.ttft_p50 < high.ttft_p50  # overload queues
+    assert low.ttft_p50_s < high.ttft_p50_s  # overload queues

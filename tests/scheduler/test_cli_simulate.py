@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from phasecal.cli import app
@@ -41,3 +42,22 @@ def test_simulate_prints_rho_and_warns_on_overload(tmp_path, h200_profile):
     assert res.exit_code == 0 and "warning:" in res.output and "ρ = 3.00" in res.output
     res = runner.invoke(app, ["simulate", "-p", str(prof), "-w", "azure_conv:rate=0.5"])
     assert res.exit_code == 2 and ":rate= does not apply to a trace" in res.output
+
+
+def test_requests_csv_has_queueing_and_end_to_end_latency(tmp_path, h200_profile):
+    import csv
+
+    prof = save_profile(h200_profile, tmp_path / "p.json")
+    res = CliRunner().invoke(app, ["simulate", "-p", str(prof), "-w", "balanced:load=1.5:n=60", "--policy", "eb",
+                                   "--seed", "3", "-o", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((tmp_path / "o" / "requests_eb.csv").open()))
+    for r in rows:
+        q, ttft, e2e = float(r["queueing_delay_s"]), float(r["ttft_s"]), float(r["e2e_latency_s"])
+        assert 0 <= q <= ttft <= e2e
+        assert e2e == pytest.approx(float(r["finish_s"]) - float(r["arrival_s"]))
+    assert max(float(r["queueing_delay_s"]) for r in rows) > 0  # overloaded: some requests waited
+    doc = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert doc["run"]["seed"] == 3 and doc["workload"]["spec"] == "balanced:load=1.5:n=60"
+    assert doc["offered_load"] == pytest.approx(1.5) and doc["run"]["phasecal_version"] and doc["run"]["date"]
+    assert "ttft_p50_s" in doc["policies"][0] and "goodput_tok_s" in doc["policies"][0]

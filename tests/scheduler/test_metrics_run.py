@@ -29,7 +29,7 @@ def test_one_request_by_hand(h200_profile):
     assert res.steps == 5
     s = summarize(res, "one", SLO(ttft_s=1.0, tpot_s=t_d * 1.01))
     assert s.throughput_tok_s == pytest.approx(105 / (t_p + 4 * t_d))
-    assert s.tpot_mean == pytest.approx(t_d) and s.ttft_p99 == pytest.approx(t_p)
+    assert s.tpot_mean_s == pytest.approx(t_d) and s.ttft_p99_s == pytest.approx(t_p)
     assert s.slo_attainment == 1.0
     assert summarize(res, "one", SLO(ttft_s=t_p / 2)).slo_attainment == 0.0
 
