@@ -14,6 +14,8 @@ app = CliApp(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain help: rich markup would swallow "[default: ...]" in help texts and show flags as "<bool>" options
+    rich_markup_mode=None,
 )
 
 

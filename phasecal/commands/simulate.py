@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from phasecal.scheduler.workload_spec import SPEC_HELP
+
 _ROWS = (  # (label, summary field, format)
     ("throughput (tok/s)", "throughput_tok_s", "{:,.0f}"),
     ("output (tok/s)", "output_tok_s", "{:,.0f}"),
@@ -29,9 +31,8 @@ def _fmt(value, fmt: str) -> str:
 
 def simulate(
     profile: Annotated[Path, typer.Option("--profile", "-p", help="Profile JSON (phasecal fit / run, or imported).")],
-    workload: Annotated[str, typer.Option("--workload", "-w", help=(
-        "azure_conv[:n=K], decode_heavy|balanced|prefill_heavy or L/O (e.g. 512/512) with :c=CONC or "
-        ":rate=REQ_PER_S and :n=REQUESTS, :jitter=J; shift_dist[:c=C], shift_conc."))] = "azure_conv",
+    workload: Annotated[str, typer.Option("--workload", "-w", help=SPEC_HELP[0].upper() + SPEC_HELP[1:] + ".")]
+    = "azure_conv",
     policy: Annotated[str, typer.Option("--policy", help=(
         "mb, pf, eb, ebplus, fair (SLO-aware: plans each step against --slo-tpot), a comma list, or all."))] = "all",
     execute: Annotated[bool, typer.Option("--execute", help=(

@@ -43,3 +43,11 @@ def test_predict_is_the_step_model_in_one_call():
     for bad in ({}, {"prefill": [(0, 0)]}, {"decode": [-1]}):
         with pytest.raises(ValueError):
             p.predict(**bad)
+
+
+def test_help_shows_defaults_and_flags_as_flags():
+    text = " ".join(CliRunner().invoke(app, ["simulate", "--help"]).output.split())  # whatever the wrapping
+    assert "[default: the profile's MB budget, else 2048]" in text and "[default: 256" in text
+    assert "<bool>" not in text and "--execute Also run" in text and "trace file PATH.csv" in text
+    run_help = " ".join(CliRunner().invoke(app, ["run", "--help"]).output.split())
+    assert "[default: tiny on the CPU" in run_help and "--quick A smaller" in run_help and "<bool>" not in run_help
