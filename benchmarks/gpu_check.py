@@ -235,9 +235,10 @@ def summarize(ctx: Ctx, stages: list[StageResult], deadline_s: float) -> str:
     checks, source = read_checks(ctx.out / "bench_kernels.json", log_section(log, "bench"))
     env = next((s.details.get("env") for s in stages if s.name == "env"), None) or {}
     device = ((env.get("gpu") or {}).get("fingerprint") or {}).get("name", "no GPU")
+    versions = env.get("versions") or {}
     total = sum(s.seconds for s in stages)
-    header = (f"phasecal device check{' (dry run)' if ctx.dry_run else ''} on {device}: {total:.0f} s of a "
-              f"{deadline_s:.0f} s deadline; files in {ctx.out}")
+    header = (f"phasecal device check{' (dry run)' if ctx.dry_run else ''} on {device} (torch {versions.get('torch')}, "
+              f"triton {versions.get('triton')}): {total:.0f} s of a {deadline_s:.0f} s deadline; files in {ctx.out}")
     text = format_summary(stages, target_rows(checks), source, header)
     write_atomic(ctx.out / "summary.txt", text + "\n")
     return text
