@@ -5,7 +5,7 @@ import sys
 
 from wheel_files import ROOT
 
-PROFILE = ROOT / "results" / "cpu-intel-r-xeon-r-processor" / "tiny" / "profile.json"
+PROFILE = min(ROOT.glob("results/*/*/profile.json"))  # a committed profile
 
 
 def _module(*args: str, flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
