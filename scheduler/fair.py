@@ -21,12 +21,15 @@ for an upper-level router. What this module follows, and what it simplifies:
   TPOT deadline and only the token cap binds. The token cap (default max(B, 8192), vLLM v1's serve
   default on large GPUs) stands in for the engine's activation-memory limit; the paper has its own.
 - Fair batch formation (simplified). Every running decode stays in the step (no decode is deferred to
-  a later step: deferring one costs a whole extra step's overhead on the devices profiled here). When
-  the decodes' slack cannot pay for any prefill, the step is widened by a share φ of one TPOT SLO,
-  φ = S⁺/(S⁺ + P⁺) from the decode slack S and the most urgent prefill's TTFT slack P (both late: ½):
-  the side further behind its deadline gets more of the step. Prefills go earliest deadline first; with
-  one TTFT SLO for all requests that is arrival order (FCFS), which is the queue's order already.
-  The first prefill of a step always gets at least one KV block of tokens, so prefills never starve.
+  a later step: deferring one costs a whole extra step's overhead on the devices profiled here). The
+  step is widened beyond the decodes' slack in two cases. (a) Share by deadline slack: when the
+  queued prefills keep a smaller share of their SLO than the decodes do (EDF over the first
+  URGENCY_WINDOW prefills in line: the least TTFT slack left after prefilling them in order, over the
+  TTFT SLO, against the decode slack over the TPOT SLO), the step takes up to one TPOT more for them.
+  (b) When the decodes miss their next deadline even alone, starving prefills would not save them:
+  prefills get half a TPOT. Prefills go earliest deadline first; with one TTFT SLO for all requests
+  that is arrival order (FCFS), the queue's order already. The first prefill of a step always gets at
+  least one KV block of tokens, so prefills never starve.
 - Load estimate (simplified). `utilization` is each step's predicted time over its budget (the paper's
   per-step capacity use); `estimate_load(st)` prices all queued work as one step, in TPOT SLOs, for a
   router to compare instances. No cluster-level router is built here.
@@ -50,6 +53,7 @@ from .state import Batch, SchedulerState
 
 DEFAULT_MAX_TOKENS = 8192  # vLLM v1's max_num_batched_tokens for `vllm serve` on GPUs with ≥ 70 GiB
 DEFAULT_MARGIN = 0.05  # plan steps this much short of their deadline where the profile has no held-out error
+URGENCY_WINDOW = 8  # prefills in line whose TTFT deadlines a step weighs (bounded: the queue may be long)
 
 
 def held_out_error(profile: Profile) -> float | None:
@@ -82,6 +86,7 @@ class FairBatching(OneMode):
         err = held_out_error(profile)
         self.margin = margin if margin is not None else err if err is not None else DEFAULT_MARGIN
         self.predicted_s: list[float] = []
+        self.budget_s = math.inf  # the last step's time budget
         self.utilization = 0.0
 
     def deadline(self, req: Request) -> float:
@@ -94,36 +99,57 @@ class FairBatching(OneMode):
         cfg = st.config
         running = st.running
         n_d = s_d = 0
-        d_min = p_min = math.inf
-        for r in running:  # read-only pass: this step's decodes and the most urgent running prefill
+        d_min = math.inf
+        partial = False
+        for r in running:  # read-only pass: this step's decodes and their tightest deadline
             if r.num_generated and r.num_computed == r.prompt_len + r.num_generated - 1:  # is_decode, inlined
                 n_d += 1
                 s_d += r.num_computed
                 d = r.first_token_time + self.tpot * r.num_generated
                 if d < d_min:
                     d_min = d
-            elif p_min == math.inf:
-                p_min = self.deadline(r)
-        admissible = st.waiting and len(running) < cfg.max_num_seqs
-        if p_min == math.inf and not admissible:
+            else:
+                partial = True
+        if not partial and not (st.waiting and len(running) < cfg.max_num_seqs):
             return self._record(decode_all(st, Batch()), self.decode_coeffs, math.inf)
-        if p_min == math.inf:
-            p_min = self.deadline(st.waiting[0])
-        budget = self._time_budget(st.now, n_d, s_d, d_min, p_min)
+        budget = self._time_budget(st, n_d, s_d, d_min)
         return self._record(self._form(st, budget, n_d, s_d), self.coeffs, budget)
 
-    def _time_budget(self, now: float, n_d: int, s_d: int, d_min: float, p_min: float) -> float:
-        """The step's time budget: the decodes' slack, widened by a share of one TPOT when it is too short."""
+    def _time_budget(self, st: SchedulerState, n_d: int, s_d: int, d_min: float) -> float:
+        """The step's time budget: the decodes' slack, or longer when the queued prefills keep the smaller
+        share of their SLO (up to one TPOT more), or when the decodes miss their deadline even alone (half)."""
         if n_d == 0:
             return math.inf
-        slack = d_min - now
+        slack = d_min - st.now
         budget = slack * (1 - self.margin)
         t_dec = self.coeffs.time(0.0, n_d, 0.0, s_d, n_d)
-        if budget <= t_dec:  # the decodes alone fill their slack: share one TPOT by the two sides' slack
-            s, p = max(slack, 0.0), max(p_min - now, 0.0)
-            phi = s / (s + p) if s + p > 0 else 0.5
-            budget = t_dec + phi * self.tpot
+        need, urgency = self._prefill_urgency(st)
+        if urgency * self.tpot < slack * self.ttft:
+            budget = max(budget, t_dec + min(need, self.tpot))
+        elif budget <= t_dec:  # starving prefills would not save these decodes' next token
+            budget = t_dec + min(need, self.tpot) / 2
         return budget
+
+    def _prefill_urgency(self, st: SchedulerState) -> tuple[float, float]:
+        """EDF over the first URGENCY_WINDOW prefills in line (running ones, then the queue): the least slack
+        any of them keeps once it and those before it are prefilled (their marginal cost on the step model),
+        and the prefill time up to that one. (need s, slack s)."""
+        c = self.coeffs
+        now, seen, cum = st.now, 0, c.has_p
+        worst, need = math.inf, 0.0
+        for reqs in (st.running, st.waiting):
+            for r in reqs:
+                q = r.prompt_len + r.num_generated - r.num_computed
+                if q == 1 and r.num_generated:  # a decode
+                    continue
+                cum += c.n_p * q + c.s_p * q * (r.num_computed + (q + 1) / 2) + c.n_seq
+                left = self.deadline(r) - now - cum
+                if left < worst:
+                    worst, need = left, cum
+                seen += 1
+                if seen == URGENCY_WINDOW:
+                    return need, worst
+        return need, worst
 
     def _form(self, st: SchedulerState, budget: float, n_d: int, s_d: int) -> Batch:
         """Running requests in order (decodes, then chunks of unfinished prefills), then admissions."""
@@ -206,6 +232,7 @@ class FairBatching(OneMode):
             s_d += r.num_computed
         t = coeffs.time(n_p, n_d, s_p, s_d, len(batch.prefill) + n_d)
         self.predicted_s.append(t)
+        self.budget_s = budget
         self.utilization = t / budget
         return batch
 

@@ -17,26 +17,27 @@ from phasecal.scheduler.workloads import Workload, synthetic
 
 
 class DeadlineChecker:
-    """After each step: did it end by the tightest deadline of the decodes it carried? Counts both ways."""
+    """After each mixed step whose budget is the decodes' slack (not widened for prefills): did it end by the
+    tightest deadline of its decodes? And does every step with more than the floor chunk fit its budget?"""
 
     def __init__(self, policy, executor):
         self.policy, self.executor = policy, executor
-        self.met = self.missed = 0
+        self.met = self.missed = self.over_budget = 0
 
     def __call__(self, batch, st):
         if not batch.decode or not batch.prefill:
             return
+        t = self.executor.step(batch, st)
+        floor_only = sum(q for _, q in batch.prefill) <= st.config.block_size
+        self.over_budget += t > self.policy.budget_s * (1 + 1e-12) and not floor_only
         due = min(self.policy.deadline(r) for r in batch.decode)
-        if due - st.now <= self.policy.coeffs.time(0, len(batch.decode), 0, sum(r.num_computed for r in batch.decode),
-                                                   len(batch.decode)):
-            return  # the decodes alone could not make it: the slack share rule decides, not the budget
-        end = st.now + self.executor.step(batch, st)
-        self.met += end <= due
-        self.missed += end > due
+        if self.policy.budget_s <= due - st.now and not floor_only:
+            self.met += st.now + t <= due
+            self.missed += st.now + t > due
 
 
-def test_mixed_steps_meet_the_decode_deadlines(h200_profile):
-    """With the exact model (simulated) and no conflict, every mixed step ends by its decodes' deadline."""
+def test_planned_steps_fit_their_budget_and_meet_the_decode_deadlines(h200_profile):
+    """With the exact model (simulated), a step planned within the decodes' slack ends by their deadline."""
     w = synthetic(3000, 200, 200, rate=1.5, seed=4)
     cfg = EngineConfig(max_num_seqs=64, token_budget=8192, kv_capacity_tokens=2**20).resolved(h200_profile)
     fair = FairBatching(h200_profile, 5.0, 0.05)
@@ -44,7 +45,7 @@ def test_mixed_steps_meet_the_decode_deadlines(h200_profile):
     check = DeadlineChecker(fair, ex)
     res = run_engine(fair, ex, w, cfg, on_step=check)
     check_result(res, w)
-    assert check.met > 100 and check.missed == 0
+    assert check.met > 100 and check.missed == 0 and check.over_budget == 0
 
 
 def test_fair_holds_tpot_where_mbs_big_budget_breaks_it(h200_profile):
@@ -56,7 +57,7 @@ def test_fair_holds_tpot_where_mbs_big_budget_breaks_it(h200_profile):
     mb = summarize(run_engine(MixedBatching(), SimulatedExecutor(h200_profile), w, cfg), "w", slo)
     fair = summarize(run_engine(FairBatching(h200_profile, slo.ttft_s, slo.tpot_s), SimulatedExecutor(h200_profile),
                                 w, cfg), "w", slo)
-    assert mb.tpot_p99_s > slo.tpot_s >= fair.tpot_p99_s
+    assert mb.tpot_p99_s > slo.tpot_s * 1.2 and fair.tpot_p99_s < slo.tpot_s * 1.01
     assert fair.slo_attainment > mb.slo_attainment
 
 
