@@ -22,14 +22,14 @@ for an upper-level router. What this module follows, and what it simplifies:
   default on large GPUs) stands in for the engine's activation-memory limit; the paper has its own.
 - Fair batch formation (simplified). Every running decode stays in the step (no decode is deferred to
   a later step: deferring one costs a whole extra step's overhead on the devices profiled here). The
-  step is widened beyond the decodes' slack in two cases. (a) Share by deadline slack: when the
-  queued prefills keep a smaller share of their SLO than the decodes do (EDF over the first
-  URGENCY_WINDOW prefills in line: the least TTFT slack left after prefilling them in order, over the
-  TTFT SLO, against the decode slack over the TPOT SLO), the step takes up to one TPOT more for them.
-  (b) When the decodes miss their next deadline even alone, starving prefills would not save them:
-  prefills get half a TPOT. Prefills go earliest deadline first; with one TTFT SLO for all requests
-  that is arrival order (FCFS), the queue's order already. The first prefill of a step always gets at
-  least one KV block of tokens, so prefills never starve.
+  step is the longer of the decodes' slack and the decodes' own time plus the prefills' share φ of one
+  TPOT SLO (capped at what the prefills in line need). φ shares by deadline slack: u_d = decode slack
+  over the TPOT SLO, u_p = the prefills' least TTFT slack over the TTFT SLO (EDF over the first
+  URGENCY_WINDOW prefills in line, each charged the prefill time of those before it), φ = u_d/(u_d+u_p):
+  decodes ahead of their envelope hand prefills most of a TPOT, decodes at their deadline keep it.
+  When the decodes miss their next deadline even alone, starving prefills would not save them: φ = ½.
+  Prefills go earliest deadline first; with one TTFT SLO for all requests that is arrival order (FCFS),
+  the queue's order already. The first prefill of a step always gets at least one KV block of tokens.
 - Load estimate (simplified). `utilization` is each step's predicted time over its budget (the paper's
   per-step capacity use); `estimate_load(st)` prices all queued work as one step, in TPOT SLOs, for a
   router to compare instances. No cluster-level router is built here.
@@ -116,19 +116,21 @@ class FairBatching(OneMode):
         return self._record(self._form(st, budget, n_d, s_d), self.coeffs, budget)
 
     def _time_budget(self, st: SchedulerState, n_d: int, s_d: int, d_min: float) -> float:
-        """The step's time budget: the decodes' slack, or longer when the queued prefills keep the smaller
-        share of their SLO (up to one TPOT more), or when the decodes miss their deadline even alone (half)."""
+        """The step's time budget: the decodes' slack, or the decodes' step plus the prefills' share φ of one
+        TPOT (of what they need), whichever is longer; φ = u_d/(u_d + u_p), the two sides' slack over their
+        SLOs, and ½ when the decodes miss their next deadline even alone."""
         if n_d == 0:
             return math.inf
         slack = d_min - st.now
         budget = slack * (1 - self.margin)
         t_dec = self.coeffs.time(0.0, n_d, 0.0, s_d, n_d)
         need, urgency = self._prefill_urgency(st)
-        if urgency * self.tpot < slack * self.ttft:
-            budget = max(budget, t_dec + min(need, self.tpot))
-        elif budget <= t_dec:  # starving prefills would not save these decodes' next token
-            budget = t_dec + min(need, self.tpot) / 2
-        return budget
+        if budget <= t_dec:  # starving prefills would not save these decodes' next token
+            phi = 0.5
+        else:  # each side's slack as a share of its SLO decides its share of one TPOT
+            u_d, u_p = slack / self.tpot, max(urgency / self.ttft, 0.0)
+            phi = u_d / (u_d + u_p) if u_d + u_p > 0 else 0.5
+        return max(budget, t_dec + phi * min(need, self.tpot))
 
     def _prefill_urgency(self, st: SchedulerState) -> tuple[float, float]:
         """EDF over the first URGENCY_WINDOW prefills in line (running ones, then the queue): the least slack
