@@ -1,0 +1,53 @@
+"""fair against MB: the tables of `benchmarks/fair_vs_mb.py` (simulated, per profile and workload) and
+`benchmarks/fair_executed.py` (executed on the CPU against its plan), read from `results/fair_vs_mb/`."""
+
+from __future__ import annotations
+
+import json
+
+from .data import Results
+
+STUDY_DIR = "fair_vs_mb"
+
+
+def _read(results: Results, name: str) -> dict | None:
+    path = results.root / STUDY_DIR / name
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
+        results.problems.append(f"{STUDY_DIR}/{name}: {e}")
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def fair_vs_mb_markdown(results: Results) -> str:
+    """Capacity under SLO, TTFT p99 and TPOT SLO attainment of fair against MB, one row per profile,
+    workload and SLO; then the executed check (planned against executed step times, attainment)."""
+    study = _read(results, "fair_vs_mb.json")
+    if study is None:
+        return f"No fair-vs-MB study under `{results.root.name}/{STUDY_DIR}/` (run `benchmarks/fair_vs_mb.py`)."
+    lines = ["| profile | workload | SLO (TTFT, TPOT) | capacity ×, MB → fair | TTFT p99 at MB's capacity, MB → "
+             "fair | TPOT SLO attainment there, MB → fair | TTFT p99 at half of it, MB → fair |",
+             "|---|---|---|---|---|---|---|"]
+    for r in study.get("rows", []):
+        cap, at, half = r["capacity_x"], r["at_mb_capacity"], r["at_half_mb_capacity"]
+        lines.append(
+            f"| {r['profile']} | {r['workload']} | {r['slo_ttft_s']:g} s, {r['slo_tpot_s'] * 1e3:g} ms | "
+            f"{cap['mb']:.3g} → {cap['fair']:.3g} ({cap['fair'] / cap['mb'] - 1:+.0%}) | "
+            f"{at['mb']['ttft_p99_s']:.2f} → {at['fair']['ttft_p99_s']:.2f} s | "
+            f"{at['mb']['tpot_attainment']:.1%} → {at['fair']['tpot_attainment']:.1%} | "
+            f"{half['mb']['ttft_p99_s']:.2f} → {half['fair']['ttft_p99_s']:.2f} s |")
+    executed = _read(results, "executed_cpu.json")
+    if executed is not None:
+        lines += ["", f"Executed on the CPU ({executed['profile']}, held-out MAPE of its step model "
+                      f"{executed['held_out_mape_pct']:.1f}%):", ""]
+        for c in executed.get("cases", []):
+            e, t, load = c["planned_vs_executed_steps"], c["tpot_attainment"], c["loadavg_1_5_15"]["before"][0]
+            lines.append(f"- {c['workload']}, SLO {c['slo']['ttft_s']:g} s / {c['slo']['tpot_s'] * 1e3:g} ms: "
+                         f"{e['steps']} steps, planned vs executed MAPE {e['mape_pct']:.1f}% (planned mean "
+                         f"{e['mean_planned_s'] * 1e3:.2f} ms, executed {e['mean_measured_s'] * 1e3:.2f} ms); TPOT "
+                         f"SLO attainment simulated {t['simulated']:.1%}, executed {t['executed']:.1%} "
+                         f"(load average {load:.1f} on {executed['machine']['cpu_count']} cores)")
+    return "\n".join(lines)

@@ -1,0 +1,37 @@
+"""The fair-vs-MB table: rendered from the benchmark's JSON, a note when absent, a problem when corrupt."""
+
+import json
+
+from phasecal.reports.data import load_results
+from phasecal.reports.fair_study import fair_vs_mb_markdown
+
+
+def _policy(ttft, att):
+    return {"ttft_p99_s": ttft, "tpot_attainment": att}
+
+
+def test_table_rows_and_executed_lines(tmp_path):
+    row = {"profile": "H200", "workload": "balanced", "slo_ttft_s": 1.0, "slo_tpot_s": 0.03,
+           "capacity_x": {"mb": 20.0, "fair": 22.0},
+           "at_mb_capacity": {"mb": _policy(0.26, 0.905), "fair": _policy(0.55, 1.0)},
+           "at_half_mb_capacity": {"mb": _policy(0.12, 1.0), "fair": _policy(0.17, 1.0)}}
+    case = {"workload": "256/64 rate=3", "slo": {"ttft_s": 2.0, "tpot_s": 0.1},
+            "planned_vs_executed_steps": {"steps": 10, "mape_pct": 12.5, "mean_planned_s": 0.008,
+                                          "mean_measured_s": 0.007},
+            "tpot_attainment": {"simulated": 0.97, "executed": 1.0}, "loadavg_1_5_15": {"before": [7.5, 7, 7]}}
+    (tmp_path / "fair_vs_mb").mkdir()
+    (tmp_path / "fair_vs_mb" / "fair_vs_mb.json").write_text(json.dumps({"rows": [row]}))
+    (tmp_path / "fair_vs_mb" / "executed_cpu.json").write_text(json.dumps(
+        {"profile": "p.json", "held_out_mape_pct": 3.8, "machine": {"cpu_count": 2}, "cases": [case]}))
+    md = fair_vs_mb_markdown(load_results(tmp_path))
+    assert "| H200 | balanced | 1 s, 30 ms | 20 → 22 (+10%) | 0.26 → 0.55 s | 90.5% → 100.0% | 0.12 → 0.17 s |" in md
+    assert "MAPE 12.5%" in md and "held-out MAPE of its step model 3.8%" in md and "executed 100.0%" in md
+
+
+def test_absent_and_corrupt(tmp_path):
+    assert "No fair-vs-MB study" in fair_vs_mb_markdown(load_results(tmp_path))
+    (tmp_path / "fair_vs_mb").mkdir()
+    (tmp_path / "fair_vs_mb" / "fair_vs_mb.json").write_text("{torn")
+    results = load_results(tmp_path)
+    assert "No fair-vs-MB study" in fair_vs_mb_markdown(results)
+    assert any("fair_vs_mb.json" in p for p in results.problems)
