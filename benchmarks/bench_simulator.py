@@ -1,10 +1,11 @@
 """Simulator benchmark and the paper's H200 study.
 
-1. Speed: the whole Azure conversation trace (19,366 requests) per policy: wall and CPU seconds, steps/s.
+1. Speed: the whole Azure conversation trace (19,366 requests) per policy (fair under the default SLO):
+   wall and CPU seconds, steps/s.
    Target: ≤ 5 s per policy on one core (Vidur ran about 6,000 batches/s here; aim ≥ 10× that).
 2. The paper's three synthetic workloads (μ_L/μ_O = 128/1024, 512/512, 1024/128, ±50% jitter) at fixed
    concurrency c = 512 and 2048 under the authors' H200 calibration of Qwen3-8B: what the crossover
-   predicts (MB or EB) against what the simulator measures for MB, PF, EB and EB+. MB is simulated twice:
+   predicts (MB or EB) against what the simulator measures for MB, PF, EB, EB+ and fair. MB is simulated twice:
    with the profile's step model (phase-affine: a mixed step pays α_p + α_d + β_p·n_p + β_d·n_d) and with
    mixed steps costed by the paper's β_MB(r) fit (step time = β_MB(r_step)·tokens), the cost the
    crossover itself assumes. "sim best" compares MB with EB under the step model, "β_MB best" with MB
@@ -42,7 +43,7 @@ from phasecal.scheduler.workloads import PAPER_WORKLOADS, azure_conv
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_PROFILE = ROOT / "results/reference/paper_H200_Qwen3-8B/profile.json"
 OUT = ROOT / "results/derived/scheduler_paper_H200"
-POLICIES = ("mb", "pf", "eb", "ebplus")
+POLICIES = ("mb", "pf", "eb", "ebplus", "fair")
 
 # KV capacity of Qwen3-8B fp16 on an H200 as vLLM would size it: 0.9 of the memory torch reports
 # (150.1e9 B), minus the weights, minus an activation reserve (an estimate; the paper does not print C).
@@ -127,7 +128,7 @@ def bench_paper(profile, source, kv_tokens, quick: bool, folder: Path) -> list[d
     out = []
     print("\nPaper workloads on the H200 calibration: crossover prediction vs simulated throughput (tok/s)")
     print(f"{'workload':14} {'c':>5} {'N':>5} {'k̂0':>6} {'Δ (s/tok)':>10} {'predicts':>8} {'MB':>8} {'MB β_MB':>8} "
-          f"{'PF':>8} {'EB':>8} {'EB+':>8} {'sim best':>9} {'β_MB best':>9}")
+          f"{'PF':>8} {'EB':>8} {'EB+':>8} {'Fair':>8} {'sim best':>9} {'β_MB best':>9}")
     for c in (512, 2048):
         for wname, (mu_l, mu_o) in PAPER_WORKLOADS.items():
             n_req = (2 if quick else 4) * c
@@ -151,7 +152,7 @@ def bench_paper(profile, source, kv_tokens, quick: bool, folder: Path) -> list[d
             out.append(rec)
             print(f"{wname:14} {c:5} {th.n:5} {th.k_hat0:6.1f} {th.crossover_delta:10.2e} {th.decision:>8} "
                   f"{tp['mb']:8,.0f} {mb_beta['throughput_tok_s']:8,.0f} {tp['pf']:8,.0f} {tp['eb']:8,.0f} "
-                  f"{tp['ebplus']:8,.0f} {sim_best:>9} {sim_best_beta:>9}")
+                  f"{tp['ebplus']:8,.0f} {tp['fair']:8,.0f} {sim_best:>9} {sim_best_beta:>9}")
     return out
 
 

@@ -33,9 +33,9 @@ from phasecal.scheduler.state import EngineConfig
 from phasecal.scheduler.workloads import PAPER_WORKLOADS, Workload, azure_conv, synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILES = {"CPU tiny (this VM)": "results/cpu-intel-r-xeon-r-processor/tiny/profile.json",
+PROFILES = {"CPU tiny (Intel Xeon calibration)": "results/cpu-intel-r-xeon-r-processor/tiny/profile.json",
             "H200 Qwen3-8B (paper)": "results/reference/paper_H200_Qwen3-8B/profile.json"}
-SLOS = {"CPU tiny (this VM)": [SLO(2.0, 0.1)], "H200 Qwen3-8B (paper)": [SLO(2.0, 0.1), SLO(1.0, 0.03)]}
+SLOS = {"CPU tiny (Intel Xeon calibration)": [SLO(2.0, 0.1)], "H200 Qwen3-8B (paper)": [SLO(2.0, 0.1), SLO(1.0, 0.03)]}
 TARGET = 0.9  # share of requests meeting both SLOs that counts as "within SLO"
 TOL = 0.02  # relative precision of the capacity bisection
 OUT = ROOT / "results/fair_vs_mb"

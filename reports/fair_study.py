@@ -40,14 +40,16 @@ def fair_vs_mb_markdown(results: Results) -> str:
             f"{at['mb']['tpot_attainment']:.1%} → {at['fair']['tpot_attainment']:.1%} | "
             f"{half['mb']['ttft_p99_s']:.2f} → {half['fair']['ttft_p99_s']:.2f} s |")
     executed = _read(results, "executed_cpu.json")
-    if executed is not None:
-        lines += ["", f"Executed on the CPU ({executed['profile']}, held-out MAPE of its step model "
-                      f"{executed['held_out_mape_pct']:.1f}%):", ""]
-        for c in executed.get("cases", []):
+    for run in (executed or {}).get("runs", []):
+        err = run["held_out_mape_pct"]
+        lines += ["", f"Executed on the CPU ({executed['machine']['processor']}, {executed['machine']['cpu_count']} "
+                      f"cores, shared) under `{run['profile']}` (measured on {run['profile_device']}; held-out MAPE "
+                      f"of its step model {'n/a' if err is None else f'{err:.1f}%'}):", ""]
+        for c in run["cases"]:
             e, t, load = c["planned_vs_executed_steps"], c["tpot_attainment"], c["loadavg_1_5_15"]["before"][0]
             lines.append(f"- {c['workload']}, SLO {c['slo']['ttft_s']:g} s / {c['slo']['tpot_s'] * 1e3:g} ms: "
                          f"{e['steps']} steps, planned vs executed MAPE {e['mape_pct']:.1f}% (planned mean "
                          f"{e['mean_planned_s'] * 1e3:.2f} ms, executed {e['mean_measured_s'] * 1e3:.2f} ms); TPOT "
                          f"SLO attainment simulated {t['simulated']:.1%}, executed {t['executed']:.1%} "
-                         f"(load average {load:.1f} on {executed['machine']['cpu_count']} cores)")
+                         f"(load average {load:.1f})")
     return "\n".join(lines)

@@ -21,8 +21,9 @@ def test_table_rows_and_executed_lines(tmp_path):
             "tpot_attainment": {"simulated": 0.97, "executed": 1.0}, "loadavg_1_5_15": {"before": [7.5, 7, 7]}}
     (tmp_path / "fair_vs_mb").mkdir()
     (tmp_path / "fair_vs_mb" / "fair_vs_mb.json").write_text(json.dumps({"rows": [row]}))
+    run = {"profile": "p.json", "profile_device": "AMD EPYC", "held_out_mape_pct": 3.8, "cases": [case]}
     (tmp_path / "fair_vs_mb" / "executed_cpu.json").write_text(json.dumps(
-        {"profile": "p.json", "held_out_mape_pct": 3.8, "machine": {"cpu_count": 2}, "cases": [case]}))
+        {"machine": {"processor": "AMD EPYC", "cpu_count": 2}, "runs": [run]}))
     md = fair_vs_mb_markdown(load_results(tmp_path))
     assert "| H200 | balanced | 1 s, 30 ms | 20 → 22 (+10%) | 0.26 → 0.55 s | 90.5% → 100.0% | 0.12 → 0.17 s |" in md
     assert "MAPE 12.5%" in md and "held-out MAPE of its step model 3.8%" in md and "executed 100.0%" in md
