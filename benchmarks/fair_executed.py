@@ -18,6 +18,7 @@ import platform
 import sys
 from pathlib import Path
 
+from phasecal.atomic import write_atomic
 from phasecal.fitting.profile import load_profile
 from phasecal.scheduler.executed import ExecutedExecutor
 from phasecal.scheduler.fair import FairBatching, held_out_error
@@ -27,7 +28,7 @@ from phasecal.scheduler.state import EngineConfig
 from phasecal.scheduler.workloads import workload_from_spec
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fair_vs_mb import tpot_attainment, write_atomic  # noqa: E402
+from fair_vs_mb import tpot_attainment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # The committed CPU calibration, and a quick one of the machine this check ran on (`phasecal run --quick`,

@@ -1,8 +1,9 @@
 """fair against MB: TTFT p99, TPOT SLO attainment and capacity under SLO, per profile and workload.
 
 Workloads: the bundled Azure conversation trace (its first --requests requests, their recorded arrivals)
-and the paper's three synthetic mixes as Poisson arrivals. Capacity under SLO: the highest arrival-rate
-multiplier x (arrivals compressed x-fold) at which ≥ 90% of requests meet both SLOs, by bisection to 2%.
+and the paper's three synthetic mixes as Poisson arrivals. Capacity under SLO: the highest offered load ρ
+(`:load=`: arrivals time-scaled to ρ × MB's closed-form capacity, scheduler/capacity.py) at which ≥ 90% of
+requests meet both SLOs, by bisection to 2%.
 At MB's capacity (the load where MB just holds 90%) both policies are compared on TTFT p99, TPOT p99,
 TPOT SLO attainment (share of multi-token requests with TPOT ≤ SLO) and joint SLO attainment; at half
 that load on TTFT p99 as well.
@@ -19,13 +20,13 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from phasecal.atomic import write_atomic
 from phasecal.fitting.profile import load_profile
+from phasecal.scheduler.capacity import Capacity, at_load, mb_capacity
 from phasecal.scheduler.metrics import SLO, summarize
 from phasecal.scheduler.run import make_policy
 from phasecal.scheduler.simulator import SimulatedExecutor, run_engine
@@ -41,28 +42,24 @@ TOL = 0.02  # relative precision of the capacity bisection
 OUT = ROOT / "results/fair_vs_mb"
 
 
-def scaled(w: Workload, x: float) -> Workload:
-    """The same requests arriving x times as fast."""
-    return Workload(w.name, w.prompt_lens, w.output_lens, arrivals=[t / x for t in w.arrivals])
-
-
 def tpot_attainment(res, slo: SLO) -> float:
     """Share of requests with more than one output token whose TPOT meets the SLO."""
     tp = [(r.finish_time - r.first_token_time) / (r.output_len - 1) for r in res.requests if r.output_len > 1]
     return sum(t <= slo.tpot_s for t in tp) / len(tp)
 
 
-def run(profile, policy: str, w: Workload, x: float, slo: SLO, cfg: EngineConfig) -> dict:
-    res = run_engine(make_policy(policy, profile, None, slo=slo), SimulatedExecutor(profile), scaled(w, x), cfg)
+def run(profile, policy: str, w: Workload, rho: float, slo: SLO, cfg: EngineConfig, cap: Capacity) -> dict:
+    res = run_engine(make_policy(policy, profile, None, slo=slo), SimulatedExecutor(profile), at_load(w, rho, cap), cfg)
     s = summarize(res, w.name, slo)
-    return {"x": x, "ttft_p99_s": s.ttft_p99, "tpot_p99_s": s.tpot_p99, "tpot_attainment": tpot_attainment(res, slo),
-            "slo_attainment": s.slo_attainment, "throughput_tok_s": s.throughput_tok_s, "steps": s.steps,
-            "wall_s": s.wall_s}
+    return {"load": rho, "ttft_p99_s": s.ttft_p99, "tpot_p99_s": s.tpot_p99,
+            "tpot_attainment": tpot_attainment(res, slo), "slo_attainment": s.slo_attainment,
+            "throughput_tok_s": s.throughput_tok_s, "steps": s.steps, "wall_s": s.wall_s}
 
 
-def capacity(profile, policy: str, w: Workload, slo: SLO, cfg: EngineConfig) -> tuple[float, int]:
-    """(x at which `policy` last holds TARGET, simulations run): bracket by doubling/halving, then bisect."""
-    ok = lambda x: run(profile, policy, w, x, slo, cfg)["slo_attainment"] >= TARGET  # noqa: E731
+def capacity(profile, policy: str, w: Workload, slo: SLO, cfg: EngineConfig, cap: Capacity) -> tuple[float, int]:
+    """(load ρ at which `policy` last holds TARGET, simulations run): bracket by doubling/halving from ρ = 1
+    (MB's closed-form capacity), then bisect."""
+    ok = lambda x: run(profile, policy, w, x, slo, cfg, cap)["slo_attainment"] >= TARGET  # noqa: E731
     lo, hi, n = 1.0, 1.0, 1
     if ok(1.0):
         while ok(hi * 2) and hi < 2**10:
@@ -96,19 +93,21 @@ def compare(label: str, path: str, n: int) -> list[dict]:
     for slo in SLOS[label]:
         for wname, w in workloads(n).items():
             t0 = time.perf_counter()
-            cap = {p: capacity(profile, p, w, slo, cfg) for p in ("mb", "fair")}
-            x_mb = cap["mb"][0]
-            at = {p: run(profile, p, w, x_mb, slo, cfg) for p in ("mb", "fair")}
-            half = {p: run(profile, p, w, x_mb / 2, slo, cfg) for p in ("mb", "fair")}
+            mb_cap = mb_capacity(profile, w, cfg)
+            cap = {p: capacity(profile, p, w, slo, cfg, mb_cap) for p in ("mb", "fair")}
+            rho_mb = cap["mb"][0]
+            at = {p: run(profile, p, w, rho_mb, slo, cfg, mb_cap) for p in ("mb", "fair")}
+            half = {p: run(profile, p, w, rho_mb / 2, slo, cfg, mb_cap) for p in ("mb", "fair")}
             rows.append({"profile": label, "profile_file": path, "workload": wname, "requests": len(w),
                          "slo_ttft_s": slo.ttft_s, "slo_tpot_s": slo.tpot_s, "token_budget": cfg.token_budget,
-                         "capacity_x": {p: c[0] for p, c in cap.items()},
+                         "mb_closed_form_capacity_tok_s": mb_cap.tokens_per_s,
+                         "capacity_load": {p: c[0] for p, c in cap.items()},
                          "simulations": sum(c[1] for c in cap.values()) + 4, "at_mb_capacity": at,
                          "at_half_mb_capacity": half,
                          "wall_s": time.perf_counter() - t0})
             r = rows[-1]
-            print(f"{label:22} {wname:14} SLO {slo.ttft_s:g}s/{slo.tpot_s * 1e3:g}ms  capacity x: MB "
-                  f"{cap['mb'][0]:.3g} fair {cap['fair'][0]:.3g} ({cap['fair'][0] / x_mb - 1:+.0%}); at MB's: TTFT "
+            print(f"{label:22} {wname:14} SLO {slo.ttft_s:g}s/{slo.tpot_s * 1e3:g}ms  capacity ρ: MB "
+                  f"{cap['mb'][0]:.3g} fair {cap['fair'][0]:.3g} ({cap['fair'][0] / rho_mb - 1:+.0%}); at MB's: TTFT "
                   f"p99 {at['mb']['ttft_p99_s']:.2f}/{at['fair']['ttft_p99_s']:.2f} s, TPOT att "
                   f"{at['mb']['tpot_attainment']:.1%}/{at['fair']['tpot_attainment']:.1%}; at half: TTFT p99 "
                   f"{half['mb']['ttft_p99_s']:.2f}/{half['fair']['ttft_p99_s']:.2f} s ({r['wall_s']:.0f} s)",
@@ -116,16 +115,16 @@ def compare(label: str, path: str, n: int) -> list[dict]:
     return rows
 
 
-COLUMNS = ("profile", "workload", "slo", "mb_capacity_x", "fair_capacity_x", "fair_capacity_gain",
+COLUMNS = ("profile", "workload", "slo", "mb_capacity_load", "fair_capacity_load", "fair_capacity_gain",
            "mb_ttft_p99_s", "fair_ttft_p99_s", "mb_tpot_attainment", "fair_tpot_attainment", "mb_slo_attainment",
            "fair_slo_attainment", "half_load_mb_ttft_p99_s", "half_load_fair_ttft_p99_s")
 
 
 def flat(r: dict) -> dict:
-    a, c, h = r["at_mb_capacity"], r["capacity_x"], r["at_half_mb_capacity"]
+    a, c, h = r["at_mb_capacity"], r["capacity_load"], r["at_half_mb_capacity"]
     return {"profile": r["profile"], "workload": r["workload"],
             "slo": f"TTFT {r['slo_ttft_s']:g} s, TPOT {r['slo_tpot_s'] * 1e3:g} ms",
-            "mb_capacity_x": round(c["mb"], 4), "fair_capacity_x": round(c["fair"], 4),
+            "mb_capacity_load": round(c["mb"], 4), "fair_capacity_load": round(c["fair"], 4),
             "fair_capacity_gain": round(c["fair"] / c["mb"] - 1, 3),
             "mb_ttft_p99_s": round(a["mb"]["ttft_p99_s"], 3), "fair_ttft_p99_s": round(a["fair"]["ttft_p99_s"], 3),
             "mb_tpot_attainment": round(a["mb"]["tpot_attainment"], 4),
@@ -137,24 +136,16 @@ def flat(r: dict) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ("| profile | workload | SLO | capacity x MB | fair | gain | TTFT p99 MB (s) | fair | TPOT att. MB | fair "
+    head = ("| profile | workload | SLO | capacity ρ MB | fair | gain | TTFT p99 MB (s) | fair | TPOT att. MB | fair "
             "| SLO att. MB | fair | TTFT p99 at half load MB (s) | fair |\n|" + "---|" * 14 + "\n")
     lines = []
     for r in map(flat, rows):
-        lines.append(f"| {r['profile']} | {r['workload']} | {r['slo']} | {r['mb_capacity_x']:.3g} | "
-                     f"{r['fair_capacity_x']:.3g} | {r['fair_capacity_gain']:+.0%} | {r['mb_ttft_p99_s']:.2f} | "
+        lines.append(f"| {r['profile']} | {r['workload']} | {r['slo']} | {r['mb_capacity_load']:.3g} | "
+                     f"{r['fair_capacity_load']:.3g} | {r['fair_capacity_gain']:+.0%} | {r['mb_ttft_p99_s']:.2f} | "
                      f"{r['fair_ttft_p99_s']:.2f} | {r['mb_tpot_attainment']:.1%} | {r['fair_tpot_attainment']:.1%} | "
                      f"{r['mb_slo_attainment']:.1%} | {r['fair_slo_attainment']:.1%} | "
                      f"{r['half_load_mb_ttft_p99_s']:.2f} | {r['half_load_fair_ttft_p99_s']:.2f} |")
     return head + "\n".join(lines) + "\n"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -165,8 +156,8 @@ def main() -> None:
     rows = [row for label, path in PROFILES.items() for row in compare(label, path, args.requests)]
     doc = {"what": "fair against MB under SLO, simulated", "command": " ".join(["python", *sys.argv]),
            "target_attainment": TARGET, "bisection_rel_tol": TOL,
-           "capacity_x": "arrival-rate multiplier: x = 1 is the trace's recorded rate, or 1 request/s for the "
-                         "synthetic mixes", "rows": rows}
+           "capacity_load": "offered load ρ (the scheduler's :load=): arrivals time-scaled to ρ × MB's closed-form "
+                            "capacity on the profile (scheduler.capacity.mb_capacity)", "rows": rows}
     write_atomic(args.out / "fair_vs_mb.json", json.dumps(doc, indent=2) + "\n")
     buf = io.StringIO()
     w = csv.DictWriter(buf, COLUMNS)

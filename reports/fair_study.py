@@ -28,11 +28,11 @@ def fair_vs_mb_markdown(results: Results) -> str:
     study = _read(results, "fair_vs_mb.json")
     if study is None:
         return f"No fair-vs-MB study under `{results.root.name}/{STUDY_DIR}/` (run `benchmarks/fair_vs_mb.py`)."
-    lines = ["| profile | workload | SLO (TTFT, TPOT) | capacity ×, MB → fair | TTFT p99 at MB's capacity, MB → "
+    lines = ["| profile | workload | SLO (TTFT, TPOT) | capacity (load ρ), MB → fair | TTFT p99 at MB's capacity, MB → "
              "fair | TPOT SLO attainment there, MB → fair | TTFT p99 at half of it, MB → fair |",
              "|---|---|---|---|---|---|---|"]
     for r in study.get("rows", []):
-        cap, at, half = r["capacity_x"], r["at_mb_capacity"], r["at_half_mb_capacity"]
+        cap, at, half = r["capacity_load"], r["at_mb_capacity"], r["at_half_mb_capacity"]
         lines.append(
             f"| {r['profile']} | {r['workload']} | {r['slo_ttft_s']:g} s, {r['slo_tpot_s'] * 1e3:g} ms | "
             f"{cap['mb']:.3g} → {cap['fair']:.3g} ({cap['fair'] / cap['mb'] - 1:+.0%}) | "

@@ -164,12 +164,19 @@ def validation_markdown(rows: list[tuple[str, float, str, str]], what: str) -> s
     return "\n".join(lines)
 
 
+CROSSOVER_POLICIES = ("mb", "eb", "ebplus")  # what the MB/EB crossover speaks about (EB+ applies it online)
+
+
 def sweep_validation(sweep: LoadSweep) -> list[tuple[str, float, str, str]]:
-    """(profile, load, the crossover's predicted winner, the simulated winner) for every load point."""
+    """(profile, load, the crossover's predicted winner, the simulated winner among CROSSOVER_POLICIES) for
+    every load point."""
     rows = []
     for profile in _profiles(sweep.points):
         for load in sorted({p.load_tok_s for p in sweep.points if p.profile == profile}):
-            pts = [p for p in sweep.points if p.profile == profile and p.load_tok_s == load]
+            pts = [p for p in sweep.points if p.profile == profile and p.load_tok_s == load
+                   and p.policy in CROSSOVER_POLICIES]
+            if not pts:
+                continue
             predicted = (pts[0].predicted or "—").split(" ")[0]
             rows.append((profile, load, predicted, observed_winner(pts)))
     return rows

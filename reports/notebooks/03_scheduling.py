@@ -44,12 +44,12 @@ for problem in results.problems:
 # The Azure conversation trace (its first 1,000 requests) replayed at offered loads ρ from a quarter of
 # each profile's capacity to past it (`azure_conv:n=1000:load=ρ`: arrival times compressed or stretched;
 # capacity is MB's saturated throughput on the profile, in closed form), simulated from each profile
-# under MB, EB and EB+. Simulated here, in a few seconds per profile.
+# under MB, EB, EB+ and fair (SLO-aware, section 4). Simulated here, in a few seconds per profile.
 
 # %%
 entries = results.profiles()
 sweep = sweep_profiles([(label, profile, is_ref) for label, profile, _, is_ref, _ in entries], requests=1000,
-                       loads=(0.25, 0.5, 0.75, 0.9, 1.0, 1.2))
+                       loads=(0.25, 0.5, 0.75, 0.9, 1.0, 1.2), policies=("mb", "eb", "ebplus", "fair"))
 sources = [e[2] for e in entries] + ["scheduler/traces/azure_llm_2023_conv.csv"]
 footer = provenance(e[4] for e in entries)
 print(f"{len(sweep.points)} load points on {len(entries)} profiles")
@@ -77,8 +77,8 @@ show(load_curves.latency_cdfs(sweep, 0.6, sources, footer))
 
 # %% [markdown]
 # Predicted against observed winner per load point: the MB/EB crossover's decision for the trace against
-# the policy with the highest SLO attainment in the simulation (then throughput; within 1% is a tie, and
-# a tie that includes the prediction agrees). `phasecal validate` will add executed winners.
+# the policy among MB, EB and EB+ with the highest SLO attainment in the simulation (then throughput;
+# within 1% is a tie, and a tie that includes the prediction agrees). `phasecal validate` will add executed winners.
 
 # %%
 Markdown(load_curves.validation_markdown(load_curves.sweep_validation(sweep), "simulated winner"))
@@ -123,8 +123,8 @@ show(scheduling.scheduler_concurrency(results))
 #
 # `fair` (scheduler/fair.py, after FairBatching, arXiv 2510.14392) sizes each step with the profile's
 # step model to the tightest decode deadline and shares a TPOT's worth of time with queued prefills by
-# deadline slack. Capacity × is the highest arrival-rate multiplier at which ≥ 90% of requests meet both
-# SLOs (bisection); TTFT p99 and TPOT SLO attainment are compared at MB's capacity and half of it
+# deadline slack. Capacity is the highest offered load ρ (the `:load=` above) at which ≥ 90% of requests
+# meet both SLOs (bisection); TTFT p99 and TPOT SLO attainment are compared at MB's capacity and half of it
 # (`benchmarks/fair_vs_mb.py`, simulated). fair holds the TPOT envelope per token, which is stricter than
 # the per-request mean TPOT the SLO scores: where MB's fixed budget already keeps the mean within the
 # SLO, fair gives prefills less than MB does near capacity, and its TTFT tail is longer. It gains where

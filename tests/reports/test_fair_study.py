@@ -12,7 +12,7 @@ def _policy(ttft, att):
 
 def test_table_rows_and_executed_lines(tmp_path):
     row = {"profile": "H200", "workload": "balanced", "slo_ttft_s": 1.0, "slo_tpot_s": 0.03,
-           "capacity_x": {"mb": 20.0, "fair": 22.0},
+           "capacity_load": {"mb": 20.0, "fair": 22.0},
            "at_mb_capacity": {"mb": _policy(0.26, 0.905), "fair": _policy(0.55, 1.0)},
            "at_half_mb_capacity": {"mb": _policy(0.12, 1.0), "fair": _policy(0.17, 1.0)}}
     case = {"workload": "256/64 rate=3", "slo": {"ttft_s": 2.0, "tpot_s": 0.1},

@@ -77,6 +77,14 @@ def test_validation_table_marks_agreement():
     assert "✗" not in table
 
 
+def test_validation_weighs_only_what_the_crossover_decides():
+    """A fair run that beats every other policy leaves the MB/EB crossover's check as it was."""
+    sweep = synthetic_sweep()
+    sweep.points += [LoadPoint(p.profile, "fair", p.load_tok_s, p.throughput_tok_s * 2, 0.01, 0.02, 0.01, 0.02, 1.0)
+                     for p in sweep.points if p.policy == "mb"]
+    assert load_curves.sweep_validation(sweep) == load_curves.sweep_validation(synthetic_sweep())
+
+
 def test_empty_sweep_is_one_line():
     empty = LoadSweep([], SLO(), "none")
     assert isinstance(load_curves.throughput_latency(empty, []), Missing)
