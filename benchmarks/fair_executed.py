@@ -59,8 +59,8 @@ def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig) -> dict:
            "planned_vs_executed_steps": step_errors(fair.predicted_s, ex.step_times),
            "tpot_attainment": {"simulated": tpot_attainment(sim_res, slo), "executed": tpot_attainment(ex_res, slo)},
            "slo_attainment": {"simulated": sim.slo_attainment, "executed": exe.slo_attainment},
-           "ttft_p99_s": {"simulated": sim.ttft_p99, "executed": exe.ttft_p99},
-           "tpot_p50_s": {"simulated": sim.tpot_p50, "executed": exe.tpot_p50},
+           "ttft_p99_s": {"simulated": sim.ttft_p99_s, "executed": exe.ttft_p99_s},
+           "tpot_p50_s": {"simulated": sim.tpot_p50_s, "executed": exe.tpot_p50_s},
            "throughput_tok_s": {"simulated": sim.throughput_tok_s, "executed": exe.throughput_tok_s},
            "loadavg_1_5_15": {"before": load_before, "after": load_after}, "executor_clock": ex.clock_name}
     e, t = row["planned_vs_executed_steps"], row["tpot_attainment"]

@@ -3,7 +3,8 @@
 Workloads: the bundled Azure conversation trace (its first --requests requests, their recorded arrivals)
 and the paper's three synthetic mixes as Poisson arrivals. Capacity under SLO: the highest offered load ρ
 (`:load=`: arrivals time-scaled to ρ × MB's closed-form capacity, scheduler/capacity.py) at which ≥ 90% of
-requests meet both SLOs, by bisection to 2%.
+requests meet both SLOs: the scheduler's load sweep (scheduler/sweep.py) over LOADS, then its bisection to
+ρ ± 0.01.
 At MB's capacity (the load where MB just holds 90%) both policies are compared on TTFT p99, TPOT p99,
 TPOT SLO attainment (share of multi-token requests with TPOT ≤ SLO) and joint SLO attainment; at half
 that load on TTFT p99 as well.
@@ -31,6 +32,7 @@ from phasecal.scheduler.metrics import SLO, summarize
 from phasecal.scheduler.run import make_policy
 from phasecal.scheduler.simulator import SimulatedExecutor, run_engine
 from phasecal.scheduler.state import EngineConfig
+from phasecal.scheduler.sweep import sweep_loads
 from phasecal.scheduler.workloads import PAPER_WORKLOADS, Workload, azure_conv, synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +40,8 @@ PROFILES = {"CPU tiny (Intel Xeon calibration)": "results/cpu-intel-r-xeon-r-pro
             "H200 Qwen3-8B (paper)": "results/reference/paper_H200_Qwen3-8B/profile.json"}
 SLOS = {"CPU tiny (Intel Xeon calibration)": [SLO(2.0, 0.1)], "H200 Qwen3-8B (paper)": [SLO(2.0, 0.1), SLO(1.0, 0.03)]}
 TARGET = 0.9  # share of requests meeting both SLOs that counts as "within SLO"
-TOL = 0.02  # relative precision of the capacity bisection
+TOL = 0.01  # precision of the capacity bisection, in load ρ
+LOADS = (0.125, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)  # swept before bisecting (ρ)
 OUT = ROOT / "results/fair_vs_mb"
 
 
@@ -51,32 +54,21 @@ def tpot_attainment(res, slo: SLO) -> float:
 def run(profile, policy: str, w: Workload, rho: float, slo: SLO, cfg: EngineConfig, cap: Capacity) -> dict:
     res = run_engine(make_policy(policy, profile, None, slo=slo), SimulatedExecutor(profile), at_load(w, rho, cap), cfg)
     s = summarize(res, w.name, slo)
-    return {"load": rho, "ttft_p99_s": s.ttft_p99, "tpot_p99_s": s.tpot_p99,
+    return {"load": rho, "ttft_p99_s": s.ttft_p99_s, "tpot_p99_s": s.tpot_p99_s,
             "tpot_attainment": tpot_attainment(res, slo), "slo_attainment": s.slo_attainment,
             "throughput_tok_s": s.throughput_tok_s, "steps": s.steps, "wall_s": s.wall_s}
 
 
-def capacity(profile, policy: str, w: Workload, slo: SLO, cfg: EngineConfig, cap: Capacity) -> tuple[float, int]:
-    """(load ρ at which `policy` last holds TARGET, simulations run): bracket by doubling/halving from ρ = 1
-    (MB's closed-form capacity), then bisect."""
-    ok = lambda x: run(profile, policy, w, x, slo, cfg, cap)["slo_attainment"] >= TARGET  # noqa: E731
-    lo, hi, n = 1.0, 1.0, 1
-    if ok(1.0):
-        while ok(hi * 2) and hi < 2**10:
-            hi, n = hi * 2, n + 1
-        lo, hi, n = hi, hi * 2, n + 1
-    else:
-        while not ok(lo / 2) and lo > 2**-12:
-            lo, n = lo / 2, n + 1
-        lo, hi, n = lo / 2, lo, n + 1
-    while hi / lo > 1 + TOL:
-        mid = (lo * hi) ** 0.5
-        n += 1
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo, n
+def capacities(profile, w: Workload, slo: SLO, cfg: EngineConfig) -> dict[str, float]:
+    """Each policy's capacity under SLO (offered load ρ), from the scheduler's load sweep and bisection."""
+    rep = sweep_loads(profile, w, ("mb", "fair"), list(LOADS), config=cfg, slo=slo, slo_target=TARGET, tol=TOL,
+                      jobs=2)
+    out = {}
+    for p, c in rep.capacities.items():
+        if c.load is None or c.bound:
+            raise SystemExit(f"{w.name}: {p} {c.describe()}; widen LOADS")
+        out[p] = c.load
+    return out
 
 
 def workloads(n: int) -> dict[str, Workload]:
@@ -94,20 +86,19 @@ def compare(label: str, path: str, n: int) -> list[dict]:
         for wname, w in workloads(n).items():
             t0 = time.perf_counter()
             mb_cap = mb_capacity(profile, w, cfg)
-            cap = {p: capacity(profile, p, w, slo, cfg, mb_cap) for p in ("mb", "fair")}
-            rho_mb = cap["mb"][0]
+            cap = capacities(profile, w, slo, cfg)
+            rho_mb = cap["mb"]
             at = {p: run(profile, p, w, rho_mb, slo, cfg, mb_cap) for p in ("mb", "fair")}
             half = {p: run(profile, p, w, rho_mb / 2, slo, cfg, mb_cap) for p in ("mb", "fair")}
             rows.append({"profile": label, "profile_file": path, "workload": wname, "requests": len(w),
                          "slo_ttft_s": slo.ttft_s, "slo_tpot_s": slo.tpot_s, "token_budget": cfg.token_budget,
                          "mb_closed_form_capacity_tok_s": mb_cap.tokens_per_s,
-                         "capacity_load": {p: c[0] for p, c in cap.items()},
-                         "simulations": sum(c[1] for c in cap.values()) + 4, "at_mb_capacity": at,
+                         "capacity_load": cap, "at_mb_capacity": at,
                          "at_half_mb_capacity": half,
                          "wall_s": time.perf_counter() - t0})
             r = rows[-1]
             print(f"{label:22} {wname:14} SLO {slo.ttft_s:g}s/{slo.tpot_s * 1e3:g}ms  capacity ρ: MB "
-                  f"{cap['mb'][0]:.3g} fair {cap['fair'][0]:.3g} ({cap['fair'][0] / rho_mb - 1:+.0%}); at MB's: TTFT "
+                  f"{cap['mb']:.3g} fair {cap['fair']:.3g} ({cap['fair'] / rho_mb - 1:+.0%}); at MB's: TTFT "
                   f"p99 {at['mb']['ttft_p99_s']:.2f}/{at['fair']['ttft_p99_s']:.2f} s, TPOT att "
                   f"{at['mb']['tpot_attainment']:.1%}/{at['fair']['tpot_attainment']:.1%}; at half: TTFT p99 "
                   f"{half['mb']['ttft_p99_s']:.2f}/{half['fair']['ttft_p99_s']:.2f} s ({r['wall_s']:.0f} s)",
@@ -155,7 +146,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = [row for label, path in PROFILES.items() for row in compare(label, path, args.requests)]
     doc = {"what": "fair against MB under SLO, simulated", "command": " ".join(["python", *sys.argv]),
-           "target_attainment": TARGET, "bisection_rel_tol": TOL,
+           "target_attainment": TARGET, "bisection_tol_load": TOL, "swept_loads": LOADS,
            "capacity_load": "offered load ρ (the scheduler's :load=): arrivals time-scaled to ρ × MB's closed-form "
                             "capacity on the profile (scheduler.capacity.mb_capacity)", "rows": rows}
     write_atomic(args.out / "fair_vs_mb.json", json.dumps(doc, indent=2) + "\n")
