@@ -22,13 +22,13 @@ def admit_simulation(config: EngineConfig, workload: Workload) -> None:
 
 def admit_execution(profile: Profile, config: EngineConfig, device: str | None) -> None:
     """An executed run's model weights and KV cache must fit in the device's free memory."""
-    from ..kernels.catalog import get_model_shape
+    from ..kernels.catalog import shape_from_record
 
     if device is None:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    shape = get_model_shape(profile.model["name"])
+    shape = shape_from_record(profile.model)  # the shape the profile was measured with
     nbytes = 2 if device.startswith("cuda") else 4  # bf16 on a GPU, fp32 on the CPU
     need = {"weights": shape.num_params() * nbytes,
             "KV cache": config.kv_capacity_tokens * shape.kv_bytes_per_token(nbytes)}

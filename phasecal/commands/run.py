@@ -74,11 +74,11 @@ def run(
 
     dev = resolve_device(device)
     model = model or ("Qwen3-8B" if dev.type == "cuda" else "tiny")
-    get_model_shape(model)  # unknown model or bad workload: fail before touching the disk
+    shape = get_model_shape(model)  # unknown model or bad workload: fail before touching the disk
     work = workload_from_spec(workload)
     _check_writable(out)
 
-    console.rule(f"[bold]phasecal run[/] · {model} on {dev}")
+    console.rule(f"[bold]phasecal run[/] · {shape.name} on {dev}")
     with contextlib.ExitStack() as locks:
         raw = run_suite(SuiteConfig(suite="step", model=model, device=device, out_dir=out, quick=quick, resume=True,
                                     fresh=fresh), console=console, locks=locks)
