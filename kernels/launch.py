@@ -11,6 +11,7 @@ from functools import cache
 
 import torch
 import triton
+import triton.language as tl
 
 from ._common import cupy_on_torch_stream, require
 
@@ -24,6 +25,19 @@ def launch_empty_triton(programs: int = 1) -> None:
     """Launch the empty Triton kernel over `programs` programs (through Triton's Python launcher)."""
     require(programs >= 1, f"programs must be >= 1, got {programs}")
     _empty_kernel[(programs,)]()
+
+
+@triton.jit
+def _count_kernel(counter_ptr):
+    """One program adds 1 to counter[0]: a launch whose running shows in memory."""
+    tl.store(counter_ptr, tl.load(counter_ptr) + 1.0)
+
+
+def launch_count_triton(counter: torch.Tensor) -> None:
+    """Add 1 to the fp32 `counter[0]` through Triton's launcher, the path the empty kernel takes: a
+    CUDA Graph of n such launches must leave n in the counter (the launch probe's holds-work check)."""
+    require(counter.dtype == torch.float32 and counter.numel() >= 1, "counter must be an fp32 tensor")
+    _count_kernel[(1,)](counter)
 
 
 CUDA_SOURCE = 'extern "C" __global__ void empty_kernel() {}'

@@ -3,9 +3,9 @@
 Per implementation: the host's enqueue cost (host clock, one launch, queue empty), the launch+sync
 round trip (host clock), and CUDA Graph replay of n launches (device time, n = 1..256) to fit
 replay = a + b*nodes. The graph check: a captured chain of n torch adds really runs n times on new
-inputs (y == n*x after replay), and the fitted b must be positive (replay grows with nodes). The
-empty Triton and CuPy kernels do no work a replay could be checked by: their fit reports
-`holds_work: None` (unchecked), never a default pass.
+inputs (y == n*x after replay); n launches of a counting kernel through Triton's launcher leave n
+in the counter; and the fitted b must be positive (replay grows with nodes). CuPy's graphs are not
+checked: their fit reports `holds_work: None` (unchecked), never a default pass.
 On the CPU only the torch op's call cost is meaningful (Triton would be its interpreter; CuPy and
 CUDA Graphs need a GPU): the other parts are skipped with that reason.
 """
@@ -79,6 +79,26 @@ def check_graph_holds_work(ctx: ProbeContext, nodes: int) -> bool:
     return bool(torch.equal(y, nodes * x))
 
 
+def check_triton_graph_holds_work(ctx: ProbeContext, nodes: int) -> bool:
+    """Capture `nodes` launches of a counting kernel through Triton's launcher (the empty kernel's
+    path), zero the counter, replay: it must read `nodes`."""
+    import torch
+
+    from phasecal.kernels.launch import launch_count_triton
+
+    counter = torch.zeros(1, device=ctx.device)
+
+    def chain():
+        for _ in range(nodes):
+            launch_count_triton(counter)
+
+    graph, _ = capture_graph(chain, warmup=1)
+    counter.zero_()
+    graph.replay()
+    torch.cuda.synchronize()
+    return counter.item() == nodes
+
+
 def measure_point(ctx: ProbeContext, point: PlannedPoint) -> PointRecord:
     p = point.params
     launch, scope = _launcher(ctx, p["impl"])
@@ -98,8 +118,9 @@ def measure_point(ctx: ProbeContext, point: PlannedPoint) -> PointRecord:
 
             graph, _ = capture_graph(captured, warmup=1)
             timing = ctx.timer.measure(graph.replay, ctx.rule, hold=True)
-            if p["impl"] == "torch":
-                extra["graph_holds_work"] = check_graph_holds_work(ctx, n)
+            checks = {"torch": check_graph_holds_work, "triton": check_triton_graph_holds_work}
+            if p["impl"] in checks:  # CuPy: unchecked (its empty kernel leaves nothing to count)
+                extra["graph_holds_work"] = checks[p["impl"]](ctx, n)
             del graph
     return to_record(NAME, point, timing, **extra)
 
@@ -121,7 +142,7 @@ def graph_fit(records: list[PointRecord]) -> dict:
         b, a = np.polyfit([r.params["nodes"] for r in rs], [r.median_s for r in rs], 1)
         checked = [r.extra["graph_holds_work"] for r in rs if "graph_holds_work" in r.extra]
         out[impl] = {"a_us": a * 1e6, "b_us_per_node": b * 1e6, "grows_with_nodes": bool(b > 0),
-                     "holds_work": all(checked) if checked else None}  # None: not checked (empty kernels)
+                     "holds_work": all(checked) if checked else None}  # None: not checked (CuPy)
     return out
 
 
@@ -141,6 +162,6 @@ def summarize(records: list[PointRecord]) -> str:
         if not f["grows_with_nodes"] or f["holds_work"] is False:
             ok = " (CHECK FAILED: graph may not hold the work)"
         else:
-            ok = " (holds work: unchecked, empty kernels)" if f["holds_work"] is None else ""
+            ok = " (holds work: unchecked)" if f["holds_work"] is None else ""
         parts.append(f"{impl} graph {f['a_us']:.1f} us + {f['b_us_per_node']:.2f} us/node{ok}")
     return "; ".join(parts)

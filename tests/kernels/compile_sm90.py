@@ -86,6 +86,7 @@ def exercise_wrappers() -> None:
                       (bandwidth.stream_read, (x,)), (bandwidth.stream_write, (x, 1.0))):
         fn(*fargs)
     launch.launch_empty_triton()
+    launch.launch_count_triton(torch.zeros(1))
     matmul.matmul(x[:, :256], torch.randn(256, 512, **bf16))  # M = 4: the decode tiles
     matmul.matmul(torch.randn(64, 256, **bf16), torch.randn(256, 512, **bf16))
 

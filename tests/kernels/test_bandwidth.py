@@ -64,6 +64,15 @@ def test_bad_inputs_raise_clear_errors(device):
         launch_empty_cupy(device="cpu")
 
 
+def test_triton_count_kernel_adds_one_per_launch(device):
+    from phasecal.kernels.launch import launch_count_triton
+
+    counter = torch.full((1,), 5.0, device=device)
+    for _ in range(3):
+        launch_count_triton(counter)
+    assert counter.item() == 8.0
+
+
 def test_triton_empty_kernel_launches_and_refuses_an_empty_grid(device):
     assert launch_empty_triton() is None and launch_empty_triton(programs=4) is None
     with pytest.raises(ValueError, match="programs must be >= 1"):

@@ -152,14 +152,14 @@ def test_graph_fit_recovers_a_plus_b_nodes_and_flags_flat_replays():
 
 
 def test_unchecked_graph_replays_are_reported_as_unchecked():
-    """Triton and CuPy graph points carry no holds-work check: the fit says None, not True."""
-    recs = [PointRecord("launch", f"t{n}", {"impl": "triton", "what": "graph", "nodes": n}, 5e-6 + n * 1e-6, 0.0,
+    """CuPy graph points carry no holds-work check: the fit says None, not True."""
+    recs = [PointRecord("launch", f"c{n}", {"impl": "cupy", "what": "graph", "nodes": n}, 5e-6 + n * 1e-6, 0.0,
                         [1.0]) for n in (1, 4, 16)]
-    assert launch.graph_fit(recs)["triton"]["holds_work"] is None
+    assert launch.graph_fit(recs)["cupy"]["holds_work"] is None
     assert "unchecked" in launch.summarize(recs)
-    broken = recs + [PointRecord("launch", "x", {"impl": "triton", "what": "graph", "nodes": 64}, 7e-5, 0.0, [1.0],
+    broken = recs + [PointRecord("launch", "x", {"impl": "cupy", "what": "graph", "nodes": 64}, 7e-5, 0.0, [1.0],
                                  extra={"graph_holds_work": False})]
-    assert launch.graph_fit(broken)["triton"]["holds_work"] is False
+    assert launch.graph_fit(broken)["cupy"]["holds_work"] is False
 
 
 @pytest.mark.gpu
@@ -169,4 +169,4 @@ def test_gpu_quick_kernel_probes(tmp_path):
         assert points and all(len(p.samples_s) >= 10 for p in points)
     fits = launch.graph_fit(read_raw(next((tmp_path / "launch").rglob("raw.jsonl")))[1])
     assert all(f["grows_with_nodes"] and f["holds_work"] is not False for f in fits.values())
-    assert fits["torch"]["holds_work"] is True
+    assert fits["torch"]["holds_work"] is True and fits["triton"]["holds_work"] is True
