@@ -78,7 +78,7 @@ def solve_theta0(x: float) -> float:
             u = new
             break
         u = new
-    return 1.0 - u
+    return 1.0 - max(u, 2.0**-53)  # u underflows for huge x; θ₀ must stay below 1, where ln(1−θ) exists
 
 
 def k_hat(theta: float, n: int) -> int:

@@ -284,6 +284,9 @@ def _load_root(root: Path, problems: list[str]) -> tuple[list[DeviceResults], li
         except json.JSONDecodeError as e:
             problems.append(f"{_relative(path, root)}: not valid JSON ({e.msg}); its skipped probe parts are not shown")
             continue
+        except UnicodeDecodeError:
+            problems.append(f"{_relative(path, root)}: not a text file; its skipped probe parts are not shown")
+            continue
         except ValueError as e:
             problems.append(f"{e}; its skipped probe parts are not shown")
             continue
@@ -301,6 +304,9 @@ def load_reference_json(results: Results, name: str) -> dict | None:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         results.problems.append(f"{reference_source(results, name)}: not valid JSON ({e.msg})")
+        return None
+    except UnicodeDecodeError:
+        results.problems.append(f"{reference_source(results, name)}: not a text file")
         return None
 
 

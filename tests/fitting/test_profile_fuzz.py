@@ -103,3 +103,28 @@ def test_any_step_model_coefficients_are_refused_or_simulate(tmp_path_factory, f
     report = simulate(profile, "64/16:c=4:n=12", ("mb", "eb"), config=EngineConfig(kv_capacity_tokens=4096))
     for s in report.summaries():
         assert math.isfinite(s.makespan_s) and s.makespan_s > 0 and math.isfinite(s.ttft_p50_s) and s.ttft_p50_s >= 0
+
+
+costs = st.one_of(st.floats(0, 1e3), st.sampled_from([0.0, 1e-300, 5e-324, 1.1e-308, 1e300]))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(exclusive=st.lists(costs, min_size=4, max_size=4), mixed=st.lists(st.floats(-1, 1), min_size=3, max_size=3),
+       keep_step_model=st.booleans())
+def test_any_exclusive_and_mixed_costs_are_refused_or_give_thresholds(tmp_path_factory, exclusive, mixed,
+                                                                     keep_step_model):
+    """Extreme α/β once gave 'math domain error' (θ₀ rounded to 1) with no file or field named."""
+    data = _replaced(("exclusive", "eager"), dict(zip(("alpha_p", "beta_p", "alpha_d", "beta_d"), exclusive,
+                                                      strict=True)))
+    data["mixed"].update(zip("abc", mixed, strict=True))
+    if not keep_step_model:
+        data["step_model"] = None
+    p = tmp_path_factory.mktemp("fuzz") / "profile.json"
+    p.write_text(json.dumps(data))
+    try:
+        profile = load_profile(p)
+    except ProfileError as e:
+        assert str(e).startswith(str(p)) and "\n" not in str(e)
+        return
+    report = simulate(profile, "64/16:c=4:n=12", ("mb", "eb"), config=EngineConfig(kv_capacity_tokens=8192))
+    assert 0 < report.thresholds.theta0 < 1 and math.isfinite(report.thresholds.theta_star)
