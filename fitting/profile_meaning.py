@@ -133,8 +133,8 @@ def check_meaning(profile: Profile, where: str) -> None:
             _check_positive(where, f"{name}.params", lambda f, m=model: predict_step_time(m, f),
                             probe_steps(profile, graph=name == "graph_step_model"))
     for mode, costs in profile.exclusive.items():
-        if not costs.alpha_d > 0:
-            _fail(where, f"exclusive.{mode}.alpha_d", f"must be positive (the EB threshold math divides by it), "
-                                                     f"got {costs.alpha_d!r}")
+        if not (costs.alpha_d > 0 and math.isfinite(costs.alpha_p / costs.alpha_d)):
+            _fail(where, f"exclusive.{mode}.alpha_d", f"must be positive and not vanishing beside alpha_p (the EB "
+                                                     f"threshold math divides by it), got {costs.alpha_d!r}")
         _check_positive(where, f"exclusive.{mode}", lambda f, c=costs: phase_affine_time(c, f),
                         probe_steps(profile, graph=True)[:1] + [("a prefill of 1 token", step_features([(1, 0)], []))])
