@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from functools import cache
 from pathlib import Path
 
 import torch
+
+from phasecal.atomic import write_atomic
 
 TARGETS = {  # issue 3 acceptance, as ratios to the ceiling measured in the same run
     "bandwidth_vs_torch_op": 0.97,
@@ -260,14 +260,6 @@ def bench_step_ops(rep: Report, model: str) -> None:
                 "TB/s", 2 * kv.numel() * 2, "torch_copy_TBps", tokens=tokens)
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=1)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="JSON file to write")
@@ -301,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                "a spin kernel (device time)", ceilings=rep.ceilings,
         rows=rep.rows, targets=rep.checks,
     )
-    write_json_atomic(args.out, payload)
+    write_atomic(args.out, json.dumps(payload, indent=1) + "\n")
     missed = [c for c in rep.checks if not c["ok"]]
     print(f"wrote {args.out}; {len(rep.checks) - len(missed)}/{len(rep.checks)} target checks met")
     return 0
