@@ -67,10 +67,12 @@ def throughput_latency(sweep: LoadSweep, sources: list[str], provenance: list[st
 
 def capacities(sweep: LoadSweep, min_attainment: float = 0.9) -> dict[tuple[str, str], float | None]:
     """Per (profile, policy): the highest offered load (tok/s) at which at least `min_attainment` of requests
-    met both SLOs; None if none did."""
-    out: dict[tuple[str, str], float | None] = {}
+    met both SLOs (the sweep's own bisection where it searched, else the highest swept load); None if none did."""
+    out: dict[tuple[str, str], float | None] = dict(sweep.searched)
     for p in sorted(sweep.points, key=lambda p: p.load_tok_s):
         key = (p.profile, p.policy)
+        if key in sweep.searched:
+            continue
         out.setdefault(key, None)
         if p.slo_attainment >= min_attainment:
             out[key] = p.load_tok_s
@@ -85,12 +87,14 @@ def capacity_markdown(sweep: LoadSweep, min_attainment: float = 0.9) -> str:
         return f"No load sweep yet (run `{SWEEP_RUN}`)."
     slo = (f"TTFT ≤ {sweep.slo.ttft_s:g} s and TPOT ≤ {sweep.slo.tpot_s * MS:g} ms for ≥ {min_attainment:.0%} "
            "of requests")
-    lines = [f"Capacity: the highest offered load of the sweep meeting the SLOs ({slo}).", "",
+    lines = [f"Capacity: the highest offered load meeting the SLOs ({slo}); bisected between the swept loads "
+             "where the sweep searched for it (`phasecal simulate --sweep`), else the highest swept load.", "",
              "| device profile | " + " | ".join(_name(p) for p in unique(k[1] for k in caps)) + " | best |",
              "|---|" + "---|" * (len({k[1] for k in caps}) + 1)]
     for profile in _profiles(sweep.points):
         row = {pol: cap for (prof, pol), cap in caps.items() if prof == profile}
-        cells = [f"{row[p]:,.0f} tok/s" if row.get(p) else "below the lowest load" for p in unique(k[1] for k in caps)]
+        cells = ["—" if p not in row else f"{row[p]:,.0f} tok/s" if row[p] else "below the lowest load"
+                 for p in unique(k[1] for k in caps)]
         lines.append(f"| {profile} | " + " | ".join(cells) + f" | {_winner(row)} |")
     return "\n".join(lines)
 

@@ -45,14 +45,18 @@ class LoadSweep:
     slo: SLO
     workload: str
     latencies: dict[tuple[str, str, float], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # (profile, policy) → capacity under the SLOs (tok/s) found by bisection between swept loads, where the
+    # sweep's source searched for it (`phasecal simulate --sweep`); None: below the lowest load
+    searched: dict[tuple[str, str], float | None] = field(default_factory=dict)
 
     def merged_all(self, others: list[LoadSweep]) -> LoadSweep:
-        """All sweeps' points and latencies (the SLO and workload of this one)."""
-        points, latencies = list(self.points), dict(self.latencies)
+        """All sweeps' points, latencies and searched capacities (the SLO and workload of this one)."""
+        points, latencies, searched = list(self.points), dict(self.latencies), dict(self.searched)
         for other in others:
             points += other.points
             latencies |= other.latencies
-        return LoadSweep(points, self.slo, self.workload, latencies)
+            searched |= other.searched
+        return LoadSweep(points, self.slo, self.workload, latencies, searched)
 
 
 def _latencies(result) -> tuple[np.ndarray, np.ndarray]:

@@ -46,6 +46,7 @@ class SchedulerRun:
     result: PolicyResult
     source: str
     predicted: str | None = None  # the MB/EB crossover's prediction for this workload ("MB" or "EB")
+    load: float | None = None  # offered load ρ of an open-loop run (None: closed loop, or not recorded)
 
     @property
     def policy(self) -> str:
@@ -53,8 +54,10 @@ class SchedulerRun:
 
     @property
     def case(self) -> str:
-        """The workload with its concurrency, as an axis label."""
-        return self.workload if self.concurrency is None else f"{self.workload}\nc={self.concurrency}"
+        """The workload with its concurrency or its offered load, as an axis label."""
+        if self.concurrency is not None:
+            return f"{self.workload}\nc={self.concurrency}"
+        return self.workload if self.load is None else f"{self.workload}\nρ={self.load:.2f}"
 
 
 def _result(s: PolicySummary) -> PolicyResult:
@@ -64,11 +67,16 @@ def _result(s: PolicySummary) -> PolicyResult:
 
 def _label(doc: ScheduleDoc, root: Path, path: Path, results: Results) -> tuple[str, bool]:
     """(profile label, is a published calibration) of a document found in results folder `root`."""
+    return profile_label(doc.profile, root, path, results)
+
+
+def profile_label(named: str | None, root: Path, path: Path, results: Results) -> tuple[str, bool]:
+    """(profile label, is a published calibration) of a file in results folder `root` that names the profile
+    it ran under: the device folder it lies in, else the profile it names, else its own name."""
     parts = path.relative_to(root).parts
     for d in results.devices:
         if len(parts) >= 3 and (d.slug, d.model) == parts[:2] and d.root == root:
             return d.label, False
-    named = doc.profile
     for ref in results.references:
         if isinstance(named, str) and Path(named).as_posix().endswith(ref.path.relative_to(ref.root).as_posix()):
             return f"{ref.label} (published calibration)", True
@@ -82,10 +90,10 @@ def _label(doc: ScheduleDoc, root: Path, path: Path, results: Results) -> tuple[
 
 def _runs(doc: ScheduleDoc, label: str, reference: bool, source: str) -> list[SchedulerRun]:
     w = doc.workload
-    runs = [SchedulerRun(label, reference, w.family, w.concurrency, _result(s), source, doc.decision)
-            for s in doc.policies]
+    runs = [SchedulerRun(label, reference, w.family, w.concurrency, _result(s), source, doc.decision,
+                         doc.offered_load) for s in doc.policies]
     runs += [SchedulerRun(label + " · executed on the device", reference, w.family, w.concurrency, _result(s), source,
-                          doc.decision) for s in doc.executed]
+                          doc.decision, doc.offered_load) for s in doc.executed]
     return runs
 
 

@@ -27,6 +27,7 @@ from IPython.display import Markdown
 
 from phasecal.reports import fair_study, load_curves, scheduling
 from phasecal.reports.data import load_results
+from phasecal.reports.load_files import read_sweeps
 from phasecal.reports.load_sweep import sweep_profiles
 from phasecal.reports.provenance import provenance
 from phasecal.reports.style import show
@@ -41,18 +42,24 @@ for problem in results.problems:
 # %% [markdown]
 # ## Under load: which policy wins, up to what load
 #
-# The Azure conversation trace (its first 1,000 requests) replayed at offered loads ρ from a quarter of
-# each profile's capacity to past it (`azure_conv:n=1000:load=ρ`: arrival times compressed or stretched;
-# capacity is MB's saturated throughput on the profile, in closed form), simulated from each profile
-# under MB, EB, EB+ and fair (SLO-aware, section 4). Simulated here, in a few seconds per profile.
+# The Azure conversation trace replayed at offered loads ρ, fractions of each profile's capacity (MB's
+# saturated throughput on it, in closed form): arrival times compressed or stretched, `azure_conv:load=ρ`.
+# Committed sweeps come from `phasecal simulate --sweep load=… --out DIR` (and the CDFs from one run at a
+# load with `--out`, which writes every request); a profile without one is simulated here on the trace's
+# first 1,000 requests, in a few seconds. Policies: MB, EB, EB+ and fair (SLO-aware, section 4).
 
 # %%
 entries = results.profiles()
-sweep = sweep_profiles([(label, profile, is_ref) for label, profile, _, is_ref, _ in entries], requests=1000,
-                       loads=(0.25, 0.5, 0.75, 0.9, 1.0, 1.2), policies=("mb", "eb", "ebplus", "fair"))
-sources = [e[2] for e in entries] + ["scheduler/traces/azure_llm_2023_conv.csv"]
+sweep, sources = read_sweeps(results)
+swept = {p.profile for p in sweep.points}
+todo = [(label, profile, is_ref) for label, profile, _, is_ref, _ in entries if label not in swept]
+if todo:
+    sweep = sweep.merged_all([sweep_profiles(todo, requests=1000, loads=(0.25, 0.5, 0.75, 0.9, 1.0, 1.2),
+                                              policies=("mb", "eb", "ebplus", "fair"))])
+    sources += [e[2] for e in entries if e[0] not in swept] + ["scheduler/traces/azure_llm_2023_conv.csv"]
 footer = provenance(e[4] for e in entries)
-print(f"{len(sweep.points)} load points on {len(entries)} profiles")
+print(f"{len(sweep.points)} load points on {len({p.profile for p in sweep.points})} profiles; "
+      f"from files: {', '.join(sorted(swept)) or 'none'}; simulated here: {', '.join(t[0] for t in todo) or 'none'}")
 
 # %% [markdown]
 # Throughput against latency: each point is one offered load, left to right. Up to capacity every policy
@@ -70,10 +77,11 @@ show(load_curves.throughput_latency(sweep, sources, footer))
 Markdown(load_curves.capacity_markdown(sweep))
 
 # %% [markdown]
-# TTFT and TPOT distributions of every request, at the sweep's load nearest 75% of each profile's capacity.
+# TTFT and TPOT distributions of every request, at the load nearest 70% of each profile's capacity that
+# has per-request latencies.
 
 # %%
-show(load_curves.latency_cdfs(sweep, 0.6, sources, footer))
+show(load_curves.latency_cdfs(sweep, 0.55, sources, footer))
 
 # %% [markdown]
 # Predicted against observed winner per load point: the MB/EB crossover's decision for the trace against

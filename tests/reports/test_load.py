@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from phasecal import __version__
 from phasecal.reports import load_curves
@@ -99,3 +100,30 @@ def test_small_sweep_on_a_profile(two_devices: Path):
     low = [p for p in sweep.points if p.load_tok_s < sweep.points[-1].load_tok_s]
     assert all(p.throughput_tok_s == pytest.approx(p.load_tok_s, rel=0.35) for p in low)  # below capacity: served
     assert all(len(v[0]) == 60 for v in sweep.latencies.values())
+
+
+def test_committed_sweeps_and_runs_at_a_load_are_read(two_devices: Path):
+    """What `phasecal simulate --sweep … --out` and `phasecal simulate -w …:load=ρ --out` write, read back as
+    one sweep: points per policy and load under the device's label, per-request latencies for the CDFs."""
+    from typer.testing import CliRunner
+
+    from phasecal.cli import app
+    from phasecal.reports.load_files import read_sweeps
+
+    folder = two_devices / "cpu-test" / "tiny"
+    base = ["simulate", "-p", str(folder / "profile.json"), "--policy", "mb,eb"]
+    r = CliRunner().invoke(app, base + ["-w", "azure_conv:n=60", "--sweep", "load=0.5:1.0:0.5", "-j", "1",
+                                        "--out", str(folder / "load" / "sweep")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, base + ["-w", "azure_conv:n=60:load=0.5", "--out", str(folder / "load" / "at")])
+    assert r.exit_code == 0, r.output
+    results = load_results(two_devices)
+    sweep, sources = read_sweeps(results)
+    label = next(d.label for d in results.devices if d.slug == "cpu-test")
+    assert {(p.profile, p.policy) for p in sweep.points} == {(label, "mb"), (label, "eb")}
+    assert len(sweep.points) == 4 and all(p.throughput_tok_s > 0 for p in sweep.points)
+    assert {k[:2] for k in sweep.latencies} == {(label, "mb"), (label, "eb")}
+    assert all(len(v[0]) == 60 for v in sweep.latencies.values())
+    assert any(s.endswith("load/sweep/sweep.json") for s in sources)
+    assert set(sweep.searched) == {(label, "mb"), (label, "eb")}  # the bisected capacities
+    assert isinstance(load_curves.latency_cdfs(sweep, 0.5, sources), Figure)
