@@ -21,6 +21,7 @@ SUITE_SUMMARIES = sorted(p for p in RESULTS.glob("*/*/summary.json") if (p.paren
 SCHEDULES = sorted(p for p in RESULTS.rglob("*.json") if json.loads(p.read_text()).get("kind") == KIND)
 PUBLISHED = RESULTS / "reference"  # copied unchanged from their authors, cited in its README
 BENCH_RECORDS = sorted(RESULTS.glob("derived/*/bench.json"))  # benchmark speed records, read by no stage
+SWEEPS = sorted(RESULTS.rglob("sweep.json"))  # `phasecal simulate --sweep --out`, read by reports/load_files.py
 # Not typed yet, named so that no other untyped file slips in: the fair-vs-MB study's tables, read by hand
 # in reports/fair_study.py (issue 15 leaves them to the fair policy's owner).
 UNTYPED_STUDIES = {RESULTS / "fair_vs_mb" / "fair_vs_mb.json", RESULTS / "fair_vs_mb" / "executed_cpu.json"}
@@ -35,9 +36,20 @@ def test_there_are_committed_results():
 
 
 def test_every_committed_json_has_a_typed_reader():
-    typed = set(PROFILES) | set(SUITE_SUMMARIES) | set(SCHEDULES) | set(BENCH_RECORDS) | UNTYPED_STUDIES
+    typed = set(PROFILES) | set(SUITE_SUMMARIES) | set(SCHEDULES) | set(BENCH_RECORDS) | set(SWEEPS) | UNTYPED_STUDIES
     untyped = [p for p in RESULTS.rglob("*.json") if p not in typed and PUBLISHED not in p.parents]
     assert not untyped, f"results without a typed reader: {untyped}"
+
+
+def test_load_sweeps_load():
+    from phasecal.reports.data import load_results
+    from phasecal.reports.load_files import read_sweeps
+
+    results = load_results(RESULTS)
+    sweep, sources = read_sweeps(results)
+    assert not [p for p in results.problems if "sweep" in p]
+    assert {f"results/{p.relative_to(RESULTS)}" for p in SWEEPS} <= set(sources)
+    assert len({p.profile for p in sweep.points}) == len(SWEEPS)
 
 
 @pytest.mark.parametrize("path", SCHEDULES, ids=_ids(SCHEDULES))
