@@ -9,6 +9,7 @@ names it.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 REQUIRED_INTS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
@@ -63,7 +64,7 @@ def shape_fields_from_hf_config(path: str | Path) -> dict:
     if not isinstance(tie, bool):
         raise ValueError(f"{path}: field 'tie_word_embeddings' must be true or false, got {tie!r}")
     theta = cfg.get("rope_theta", 10000.0)
-    if isinstance(theta, bool) or not isinstance(theta, int | float) or theta <= 0:
+    if isinstance(theta, bool) or not isinstance(theta, int | float) or not 0 < theta < math.inf:
         raise ValueError(f"{path}: field 'rope_theta' must be a positive number, got {theta!r}")
     return {
         "hidden_size": hidden, "num_layers": _int(path, cfg, "num_hidden_layers"), "num_heads": heads,

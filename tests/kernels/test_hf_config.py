@@ -43,6 +43,7 @@ def test_defaults_follow_transformers(tmp_path):
     ({"tie_word_embeddings": "yes"}, "'tie_word_embeddings' must be true or false"),
     ({"num_local_experts": 8}, "mixture-of-experts"),
     ({"vocab_size": 1.5}, "'vocab_size' must be a positive integer"),
+    ({"rope_theta": float("nan")}, "'rope_theta' must be a positive number"),
 ])
 def test_bad_configs_name_the_field(tmp_path, change, msg):
     cfg = json.loads(LLAMA_1B.read_text())
