@@ -17,7 +17,7 @@ def test_capacity_matches_saturated_mb_simulation(linear_profile, mu_l, mu_o):
     cap = mb_capacity(linear_profile, w, config)
     burst = Workload("burst", w.prompt_lens, w.output_lens, arrivals=[0.0] * len(w))
     measured = simulate(linear_profile, burst, ("mb",), config=config).summaries()[0].throughput_tok_s
-    assert cap.tokens_per_s == pytest.approx(measured, rel=0.15)
+    assert cap.tokens_per_s == pytest.approx(measured, rel=0.06)  # 0.7-4.9% here; <1% on the committed profiles
 
 
 def test_capacity_limits(linear_profile):
