@@ -1,5 +1,5 @@
-"""The JSON Schemas phasecal ships (the profile, a raw record) describe every committed result and what the
-writers produce; validated with the `jsonschema` package where it is installed (not at run time: the GPU
+"""The JSON Schemas phasecal ships (the profile, a raw record, a schedule document) describe every committed
+result and what the writers produce; validated with the `jsonschema` package where it is installed (not at run time: the GPU
 machines have no jsonschema)."""
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from phasecal.fitting.profile import ExclusiveCosts, Profile, save_profile
 jsonschema = pytest.importorskip("jsonschema")
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
-PROFILES = sorted(RESULTS.rglob("profile.json"))
+DOCS = {p: json.loads(p.read_text()) for p in sorted(RESULTS.rglob("*.json"))}
+PROFILES = [p for p, d in DOCS.items() if isinstance(d, dict) and "exclusive" in d and "schema_version" in d]
+SCHEDULES = [p for p, d in DOCS.items() if isinstance(d, dict) and d.get("kind") == "schedule"]
 RAW = sorted(RESULTS.rglob("raw.jsonl"))
 
 
@@ -27,6 +29,7 @@ def _schema(package: str, name: str) -> dict:
 
 PROFILE_SCHEMA = _schema("phasecal.fitting", "profile.schema.json")
 RAW_SCHEMA = _schema("phasecal", "raw_record.schema.json")
+SCHEDULE_SCHEMA = _schema("phasecal.scheduler", "schedule.schema.json")
 
 
 def _ids(paths):
@@ -36,6 +39,15 @@ def _ids(paths):
 @pytest.mark.parametrize("path", PROFILES, ids=_ids(PROFILES))
 def test_committed_profiles_validate(path):
     jsonschema.validate(json.loads(path.read_text()), PROFILE_SCHEMA)
+
+
+def test_profiles_found_by_content():
+    assert len(PROFILES) >= 3 and len(SCHEDULES) >= 3  # CPU, the paper's H200, fair_vs_mb's quick profile
+
+
+@pytest.mark.parametrize("path", SCHEDULES, ids=_ids(SCHEDULES))
+def test_committed_schedule_documents_validate(path):
+    jsonschema.validate(DOCS[path], SCHEDULE_SCHEMA)
 
 
 @pytest.mark.parametrize("path", RAW, ids=_ids(RAW))
