@@ -1,6 +1,6 @@
 """The JSON Schemas phasecal ships (the profile, a raw record, a schedule document) describe every committed
-result and what the writers produce; validated with the `jsonschema` package where it is installed (not at run time: the GPU
-machines have no jsonschema)."""
+result and what the writers produce; validated with the `jsonschema` package where it is installed (nothing
+needs it at run time: the GPU machines have no jsonschema)."""
 
 from __future__ import annotations
 
