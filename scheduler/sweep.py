@@ -8,6 +8,7 @@ Every load is the same workload time-scaled (capacity.at_load), so the loads dif
 from __future__ import annotations
 
 import math
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -92,7 +93,9 @@ _JOB: dict = {}
 
 
 def _init_worker(profile: Profile, workload: Workload, capacity: Capacity, config: EngineConfig, slo: SLO,
-                 seed: int) -> None:
+                 seed: int, worker: bool = True) -> None:
+    if worker:  # Ctrl-C is the parent's to handle (one line, then it stops the pool), not a traceback per worker
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _JOB.update(profile=profile, workload=workload, capacity=capacity, config=config, slo=slo, seed=seed)
 
 
@@ -136,7 +139,7 @@ def sweep_loads(profile: Profile, workload: Workload, policies: tuple[str, ...],
     capacity = mb_capacity(profile, workload, config)
     report = SweepReport(workload.name, config, capacity, slo, slo_target, list(loads))
     args = (profile, workload, capacity, config, slo, seed)
-    _init_worker(*args)
+    _init_worker(*args, worker=False)
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=args) if jobs > 1 else None
     try:
         sums = _map(pool, _run_point, [(p, x) for p in policies for x in loads])
