@@ -1,18 +1,23 @@
 """`phasecal compare A.json B.json`: two profiles side by side, with B ÷ A for every number both have.
 
 Rows: the exclusive-step costs (eager, and CUDA-Graph where both have them), β_MB(r) and its budget, the
-crossover share, marginal costs, MB's capacity on the bundled trace, and the EB thresholds of every
-workload both profiles derived them for. A number one profile lacks shows as "—" and gets no ratio.
+crossover share, marginal costs, MB's capacity on the bundled trace, the EB thresholds of every
+workload both profiles derived them for, and the measured ceilings (bandwidth, launch, GEMM, attention)
+of the probe suite's `summary.json` beside each profile, where there is one. A number one profile lacks
+shows as "—" and gets no ratio.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+# the headline leaves of the probes' measured ceilings: plateau bandwidth, TFLOP/s, launch µs, attention rates
+HEADLINE = ("plateau_gb_s", "tflops", "_us", ".value")
 Row = tuple[str, Callable[[object], float | None], float]  # (label, value of a profile, display scale)
 
 
@@ -45,6 +50,29 @@ def _rows(a, b) -> list[Row]:
                            ("crossover_delta", "crossover Δ (s/token)")):
             rows.append((f"EB {w}: {label}", lambda p, w=w, k=key: _get(_thresholds(p), w, k), 1))
     return rows
+
+
+def _ceilings(profile_path: Path) -> dict[str, float]:
+    """The probe suite's measured ceilings beside a profile, flattened to 'probe key.sub' → number ({} if none)."""
+    from phasecal.probes.suite_summary import SuiteSummary
+
+    path = profile_path.with_name("summary.json")
+    try:
+        summary = SuiteSummary.from_dict(json.loads(path.read_text()), str(path))
+    except (OSError, ValueError):
+        return {}
+    flat: dict[str, float] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix.count(" ") else f"{prefix} {k}", v)
+        elif isinstance(value, int | float) and not isinstance(value, bool) and prefix.endswith(HEADLINE):
+            flat[prefix] = float(value)
+
+    for name, probe in summary.probes.items():
+        walk(name, probe.measured)
+    return flat
 
 
 def _thresholds(p) -> dict:
@@ -82,8 +110,10 @@ def compare(
     table = Table(title=f"A: {names[0]} ({a})\nB: {names[1]} ({b})")
     for col in ("", "A", "B", "B ÷ A"):
         table.add_column(col, justify="right")
-    for label, value, scale in _rows(pa, pb):
-        va, vb = value(pa), value(pb)
+    values = [(label, value(pa), value(pb), scale) for label, value, scale in _rows(pa, pb)]
+    ca, cb = _ceilings(a), _ceilings(b)
+    values += [(f"measured {k}", ca.get(k), cb.get(k), 1) for k in sorted(set(ca) | set(cb))]
+    for label, va, vb, scale in values:
         ratio = f"{vb / va:.3g}" if va and vb is not None else "—"
         table.add_row(label, _fmt(va, scale), _fmt(vb, scale), ratio)
     Console().print(table)

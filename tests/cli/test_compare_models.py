@@ -51,3 +51,9 @@ def test_help_shows_defaults_and_flags_as_flags():
     assert "<bool>" not in text and "--execute Also run" in text and "trace file PATH.csv" in text
     run_help = " ".join(CliRunner().invoke(app, ["run", "--help"]).output.split())
     assert "[default: tiny on the CPU" in run_help and "--quick A smaller" in run_help and "<bool>" not in run_help
+
+
+def test_compare_reads_measured_ceilings_beside_each_profile():
+    text = " ".join(CliRunner().invoke(app, ["compare", str(CPU), str(CPU)]).output.split())
+    assert "measured gemm torch.tflops 0.09 0.09 1" in text  # from results/.../summary.json, ratio 1
+    assert "measured bandwidth torch/copy.plateau_gb_s" in text
