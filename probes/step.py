@@ -160,9 +160,6 @@ def kv_block_budget(ctx: ProbeContext, max_tokens: int) -> int | None:
 
 def plan(ctx: ProbeContext) -> Plan:
     """The step points of this run: the device's grid, within its decode KV bound and memory."""
-    from .step_memory import admit_step_grid  # it reads this module's grid
-
-    admit_step_grid(ctx.shape, ctx.device, ctx.quick)
     grid = step_grid(ctx.device.type, ctx.quick)
     comps = compositions(grid)
     max_tokens = max(sum(q for q, _ in p["prefill"]) + len(p["decode"]) for p in comps)

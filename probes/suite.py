@@ -215,6 +215,10 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
     ctx = ProbeContext(device=device, timer=timer, rule=rule, shape=shape, nvml=nvml, fingerprint=fp,
                        quick=config.quick, dtype=dtype, deadline=deadline, backend=backend)
 
+    if any(mod.NAME == "step" for mod in modules):  # before the raw file exists: a refusal leaves nothing
+        from phasecal.probes.step_memory import admit_step_grid
+
+        admit_step_grid(shape, device, config.quick)
     path = raw_path_for(config.out_dir, fp["slug"], shape.name)
     settings = {"suite": config.suite, "quick": config.quick, "dtype": str(dtype).removeprefix("torch."),
                 "backend": backend,

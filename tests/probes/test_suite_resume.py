@@ -81,3 +81,12 @@ def test_an_interrupt_says_how_many_points_are_kept(fast_suite, tmp_path, monkey
     monkeypatch.setattr(step, "prepare_point", lambda ctx, model, params: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(Interrupted, match="keeps 2 finished point\\(s\\), 0 of them from this run"):
         run_suite(_cfg(tmp_path, resume=True))
+
+
+def test_a_grid_beyond_memory_is_refused_before_any_file_is_written(fast_suite, tmp_path, monkeypatch):
+    from phasecal.probes import step_memory
+
+    monkeypatch.setattr(step_memory, "available_bytes", lambda device: 1024)
+    with pytest.raises(ValueError, match=r"step probe's grid of tiny on cpu needs about .* only 0\.0 GiB"):
+        run_suite(_cfg(tmp_path))
+    assert list(tmp_path.iterdir()) == []
