@@ -156,15 +156,18 @@ def observed_winner(points: Iterable[LoadPoint]) -> str:
     return " = ".join(_name(p.policy) for p in tied)
 
 
-def validation_markdown(rows: list[tuple[str, float, str, str]], what: str) -> str:
-    """A markdown table of (profile, offered load, predicted winner, observed winner): ✓ when the observed
-    winners include the predicted one, ✗ otherwise; `what` says where the observed winners come from."""
+def validation_markdown(rows: list[tuple], what: str, load_header: str = "offered load (tok/s)") -> str:
+    """A markdown table of (profile, load, predicted winner, observed winner[, agrees]): ✓ when the observed
+    winners include the predicted one (or as `agrees` says: None is "not counted", —), ✗ otherwise; `what`
+    says where the observed winners come from, `load_header` what the load is (a float is tok/s)."""
     if not rows:
         return "No predictions to check yet (run `phasecal validate`)."
-    lines = [f"| device profile | offered load (tok/s) | predicted | {what} | agrees |", "|---|---|---|---|---|"]
-    for profile, load, predicted, observed in rows:
-        ok = "✓" if predicted in observed.split(" = ") else "✗"
-        lines.append(f"| {profile} | {load:,.0f} | {predicted} | {observed} | {ok} |")
+    lines = [f"| device profile | {load_header} | predicted | {what} | agrees |", "|---|---|---|---|---|"]
+    for profile, load, predicted, observed, *agrees in rows:
+        ok = agrees[0] if agrees else predicted in observed.split(" = ")
+        mark = "—" if ok is None else "✓" if ok else "✗"
+        shown = f"{load:,.0f}" if isinstance(load, float) else str(load)
+        lines.append(f"| {profile} | {shown} | {predicted} | {observed} | {mark} |")
     return "\n".join(lines)
 
 

@@ -101,3 +101,24 @@ def _request_latencies(path: Path) -> tuple[np.ndarray, np.ndarray]:
     tpot = np.array([float(r["tpot_s"]) for r in rows if r.get("tpot_s") not in ("", None)])
     return ttft, tpot[np.isfinite(tpot)] if tpot.size else tpot
 
+
+
+def read_validations(results: Results) -> tuple[list[tuple], list[str]]:
+    """Rows for `load_curves.validation_markdown` from every validation.json (`phasecal validate`): per load
+    point (concurrency), Δ(N)'s verdict against the executed winner of MB and EB; a point whose executed gap
+    is within the repeats' noise is not counted (agrees None). Also the files read."""
+    rows, sources = [], []
+    for root, path in results.files("validation.json"):
+        doc, source = _read_json(path), _relative(path, root)
+        try:
+            label = profile_label(doc.get("profile"), root, path, results)[0]
+            for p in doc["points"]:
+                counted = bool(p["counted"])
+                observed = str(p["executed_winner"]) + ("" if counted else " (gap within noise)")
+                rows.append((label, f"c = {p['concurrency']}", str(p["predicted"]), observed,
+                             p.get("agrees") if counted else None))
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            results.problems.append(f"{source}: not a validation as `phasecal validate` writes it ({e})")
+            continue
+        sources.append(source)
+    return rows, sources

@@ -127,3 +127,25 @@ def test_committed_sweeps_and_runs_at_a_load_are_read(two_devices: Path):
     assert any(s.endswith("load/sweep/sweep.json") for s in sources)
     assert set(sweep.searched) == {(label, "mb"), (label, "eb")}  # the bisected capacities
     assert isinstance(load_curves.latency_cdfs(sweep, 0.5, sources), Figure)
+
+
+def test_executed_validation_is_read(two_devices: Path):
+    """validation.json as `phasecal validate` writes it (Validation.to_dict): one row per load point."""
+    import json
+
+    from phasecal.reports.load_files import read_validations
+
+    doc = {"profile": "results/cpu-test/tiny/profile.json", "device": "Test CPU", "workload": "256/64", "repeats": 3,
+           "points": [{"concurrency": 8, "predicted": "MB", "executed_winner": "MB", "counted": True, "agrees": True},
+                      {"concurrency": 64, "predicted": "EB", "executed_winner": "MB", "counted": True,
+                       "agrees": False},
+                      {"concurrency": 256, "predicted": "too close to call", "executed_winner": "EB",
+                       "counted": False, "agrees": None}]}
+    (two_devices / "cpu-test" / "tiny" / "validate").mkdir()
+    (two_devices / "cpu-test" / "tiny" / "validate" / "validation.json").write_text(json.dumps(doc))
+    rows, sources = read_validations(load_results(two_devices))
+    table = load_curves.validation_markdown(rows, "executed winner", "load point")
+    assert "| Test CPU [cpu-test] · tiny | c = 8 | MB | MB | ✓ |" in table
+    assert "| c = 64 | EB | MB | ✗ |" in table
+    assert "| c = 256 | too close to call | EB (gap within noise) | — |" in table
+    assert sources == [f"{two_devices.name}/cpu-test/tiny/validate/validation.json"]
