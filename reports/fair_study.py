@@ -4,34 +4,60 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .data import Results
 
 STUDY_DIR = "fair_vs_mb"
 
 
-def _read(results: Results, name: str) -> dict | None:
+STUDY_ROW_KEYS = ("profile", "workload", "slo_ttft_s", "slo_tpot_s", "capacity_load", "at_mb_capacity",
+                  "at_half_mb_capacity")
+EXECUTED_RUN_KEYS = ("profile", "profile_device", "held_out_mape_pct", "cases")
+
+
+def load_study(path: Path) -> dict:
+    """`benchmarks/fair_vs_mb.py`'s document; ValueError naming the file and the missing field."""
+    return _checked(path, "rows", STUDY_ROW_KEYS)
+
+
+def load_executed(path: Path) -> dict:
+    """`benchmarks/fair_executed.py`'s document; ValueError naming the file and the missing field."""
+    return _checked(path, "runs", EXECUTED_RUN_KEYS)
+
+
+def _checked(path: Path, list_key: str, keys: tuple[str, ...]) -> dict:
+    doc = json.loads(Path(path).read_text())
+    if not isinstance(doc, dict) or not isinstance(doc.get(list_key), list):
+        raise ValueError(f"{path}: expected an object with a list '{list_key}'")
+    for i, item in enumerate(doc[list_key]):
+        missing = [k for k in keys if not isinstance(item, dict) or k not in item]
+        if missing:
+            raise ValueError(f"{path}: {list_key}[{i}] lacks {', '.join(missing)}")
+    return doc
+
+
+def _read(results: Results, name: str, reader) -> dict | None:
     path = results.root / STUDY_DIR / name
     try:
-        doc = json.loads(path.read_text())
+        return reader(path)
     except FileNotFoundError:
         return None
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
+    except (ValueError, UnicodeDecodeError, OSError) as e:  # json.JSONDecodeError is a ValueError
         results.problems.append(f"{STUDY_DIR}/{name}: {e}")
         return None
-    return doc if isinstance(doc, dict) else None
 
 
 def fair_vs_mb_markdown(results: Results) -> str:
     """Capacity under SLO, TTFT p99 and TPOT SLO attainment of fair against MB, one row per profile,
     workload and SLO; then the executed check (planned against executed step times, attainment)."""
-    study = _read(results, "fair_vs_mb.json")
+    study = _read(results, "fair_vs_mb.json", load_study)
     if study is None:
         return f"No fair-vs-MB study under `{results.root.name}/{STUDY_DIR}/` (run `benchmarks/fair_vs_mb.py`)."
     lines = ["| profile | workload | SLO (TTFT, TPOT) | capacity (load ρ), MB → fair | TTFT p99 at MB's capacity, MB → "
              "fair | TPOT SLO attainment there, MB → fair | TTFT p99 at half of it, MB → fair |",
              "|---|---|---|---|---|---|---|"]
-    for r in study.get("rows", []):
+    for r in study["rows"]:
         cap, at, half = r["capacity_load"], r["at_mb_capacity"], r["at_half_mb_capacity"]
         lines.append(
             f"| {r['profile']} | {r['workload']} | {r['slo_ttft_s']:g} s, {r['slo_tpot_s'] * 1e3:g} ms | "
@@ -39,7 +65,7 @@ def fair_vs_mb_markdown(results: Results) -> str:
             f"{at['mb']['ttft_p99_s']:.2f} → {at['fair']['ttft_p99_s']:.2f} s | "
             f"{at['mb']['tpot_attainment']:.1%} → {at['fair']['tpot_attainment']:.1%} | "
             f"{half['mb']['ttft_p99_s']:.2f} → {half['fair']['ttft_p99_s']:.2f} s |")
-    executed = _read(results, "executed_cpu.json")
+    executed = _read(results, "executed_cpu.json", load_executed)
     for run in (executed or {}).get("runs", []):
         err = run["held_out_mape_pct"]
         lines += ["", f"Executed on the CPU ({executed['machine']['processor']}, {executed['machine']['cpu_count']} "

@@ -22,9 +22,7 @@ SCHEDULES = sorted(p for p in RESULTS.rglob("*.json") if json.loads(p.read_text(
 PUBLISHED = RESULTS / "reference"  # copied unchanged from their authors, cited in its README
 BENCH_RECORDS = sorted(RESULTS.glob("derived/*/bench.json"))  # benchmark speed records, read by no stage
 SWEEPS = sorted(RESULTS.rglob("sweep.json"))  # `phasecal simulate --sweep --out`, read by reports/load_files.py
-# Not typed yet, named so that no other untyped file slips in: the fair-vs-MB study's tables, read by hand
-# in reports/fair_study.py (issue 15 leaves them to the fair policy's owner).
-UNTYPED_STUDIES = {RESULTS / "fair_vs_mb" / "fair_vs_mb.json", RESULTS / "fair_vs_mb" / "executed_cpu.json"}
+FAIR_STUDY = sorted(RESULTS.glob("fair_vs_mb/*.json"))  # benchmarks/fair_vs_mb.py and fair_executed.py
 
 
 def _ids(paths):
@@ -36,7 +34,7 @@ def test_there_are_committed_results():
 
 
 def test_every_committed_json_has_a_typed_reader():
-    typed = set(PROFILES) | set(SUITE_SUMMARIES) | set(SCHEDULES) | set(BENCH_RECORDS) | set(SWEEPS) | UNTYPED_STUDIES
+    typed = set(PROFILES) | set(SUITE_SUMMARIES) | set(SCHEDULES) | set(BENCH_RECORDS) | set(SWEEPS) | set(FAIR_STUDY)
     untyped = [p for p in RESULTS.rglob("*.json") if p not in typed and PUBLISHED not in p.parents]
     assert not untyped, f"results without a typed reader: {untyped}"
 
@@ -78,3 +76,15 @@ def test_profiles_load(path):
 def test_suite_summaries_load(path):
     summary = SuiteSummary.from_dict(json.loads(path.read_text()), str(path))
     assert summary.probes and set(summary.probes) == set(json.loads(path.read_text())["probes"])
+
+
+@pytest.mark.parametrize("path", FAIR_STUDY, ids=_ids(FAIR_STUDY))
+def test_fair_study_records_load(path):
+    from phasecal.reports.fair_study import load_executed, load_study
+
+    if path.name == "this_vm_quick_profile.json":  # the quick calibration the executed check ran under
+        assert load_profile(path).step_model is not None
+        return
+    reader = {"fair_vs_mb.json": load_study, "executed_cpu.json": load_executed}[path.name]
+    doc = reader(path)
+    assert doc.get("rows") or doc.get("runs")

@@ -36,3 +36,7 @@ def test_absent_and_corrupt(tmp_path):
     results = load_results(tmp_path)
     assert "No fair-vs-MB study" in fair_vs_mb_markdown(results)
     assert any("fair_vs_mb.json" in p for p in results.problems)
+    (tmp_path / "fair_vs_mb" / "fair_vs_mb.json").write_text(json.dumps({"rows": [{"profile": "x"}]}))
+    results = load_results(tmp_path)
+    assert "No fair-vs-MB study" in fair_vs_mb_markdown(results)
+    assert any("rows[0] lacks workload" in p for p in results.problems)
