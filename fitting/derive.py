@@ -1,4 +1,4 @@
-"""Values derived from fitted step costs: exclusive alpha/beta, beta_MB(r), its crossover, marginal costs, ridge point.
+"""Values derived from fitted step costs: exclusive alpha/beta, beta_MB(r), marginal costs, ridge point.
 
 Torch-free and light (numpy + scikit-learn), shared by `fit.py` (our measurements) and `external.py`
 (the paper's calibrations).
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import LinearRegression
 
+from .crossover import decode_crossover
 from .families import nonneg_lstsq
 from .features import StepFeatures, step_features
 from .predict import predict_step_time
@@ -24,7 +24,7 @@ SHARE_DECIMALS = 3  # decode shares closer than this are one grid column
 
 @dataclass(frozen=True)
 class MeasuredStep:
-    """One measured step of the grid: its composition, features and median time."""
+    """One measured step of the grid: its composition, features, median time and timing samples."""
 
     prefill: tuple[tuple[int, int], ...]
     decode: tuple[int, ...]
@@ -33,6 +33,7 @@ class MeasuredStep:
     grid: str | None = None
     budget: int | None = None
     decode_share: float | None = None
+    samples_s: tuple[float, ...] = ()  # the point's timing samples, which the bootstrap resamples
 
 
 def affine_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
@@ -81,26 +82,6 @@ def exclusive_costs(steps: Sequence[MeasuredStep], what: str,
     return ExclusiveCosts(alpha_p, beta_p, alpha_d, beta_d), info
 
 
-def crossover_share(mixed: MixedCost, costs: ExclusiveCosts, resolution: int = 10_000) -> float | None:
-    """Decode share r in [0, 1] above which beta_MB(r) >= (1-r)*beta_p + r*beta_d holds up to r = 1.
-
-    That is where a mixed step's marginal cost per token exceeds what the same tokens cost in exclusive
-    steps: the marginal part of the paper's MB/EB crossover (its overhead part lives in the EB thresholds).
-    It is the smallest r from which the inequality holds all the way to r = 1 (the smallest r where it
-    holds, when it holds on the whole interval), so that a dip of the quadratic near r = 0, where mixed
-    and exclusive steps are the same prefill steps and differ by noise only, does not decide it.
-    None if a pure-decode budget of tokens costs less mixed than exclusive (no crossover in [0, 1]).
-    """
-    r = np.linspace(0.0, 1.0, resolution + 1)
-    gap = mixed.a + mixed.b * r + mixed.c * r * r - ((1 - r) * costs.beta_p + r * costs.beta_d)
-    below = np.flatnonzero(gap < 0)
-    if below.size == 0:
-        return 0.0
-    if below[-1] == resolution:
-        return None
-    return float(r[below[-1] + 1])
-
-
 def _step_share(s: MeasuredStep) -> tuple[int, float]:
     tokens = s.features.n_p + s.features.n_d
     budget = s.budget if s.budget is not None else int(tokens)
@@ -118,18 +99,25 @@ def _share_betas(groups: dict[float, list[MeasuredStep]], over_budgets: bool,
         if over_budgets:
             if np.unique(tokens).size < 2:
                 continue
-            reg = LinearRegression().fit(tokens[:, None], times, sample_weight=1 / times**2)
-            alphas.append(float(reg.intercept_))
-            betas.append(float(reg.coef_[0]))
+            alpha, beta = _weighted_line(tokens, times, 1 / times**2)
+            alphas.append(alpha)
+            betas.append(beta)
         else:
             betas.append(float(np.mean(times / tokens)))
         shares.append(r)
     return shares, betas, alphas
 
 
+def _weighted_line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Intercept and slope of weighted least squares y ≈ a + b·x (closed form; called per bootstrap resample)."""
+    xm, ym = np.average(x, weights=w), np.average(y, weights=w)
+    slope = float(np.sum(w * (x - xm) * (y - ym)) / np.sum(w * (x - xm) ** 2))
+    return float(ym - slope * xm), slope
+
+
 def _quadratic(shares: list[float], betas: list[float]) -> tuple[float, float, float]:
     R = np.column_stack([np.ones(len(shares)), shares, np.square(shares)])
-    return tuple(float(v) for v in LinearRegression(fit_intercept=False).fit(R, betas).coef_)
+    return tuple(float(v) for v in np.linalg.lstsq(R, np.asarray(betas, dtype=float), rcond=None)[0])
 
 
 def fit_beta_mb(steps: Sequence[MeasuredStep], costs: ExclusiveCosts, budget: int | None = None,
@@ -168,13 +156,12 @@ def fit_beta_mb(steps: Sequence[MeasuredStep], costs: ExclusiveCosts, budget: in
     a, b, c = _quadratic(shares, betas)
     result = MixedCost(budget=int(budget if budget is not None else max(budgets)), a=a, b=b, c=c,
                        alpha=float(np.mean(alphas)) if alphas else None)
-    result.crossover_share = crossover_share(result, costs)
     if model is not None:
         m_shares, m_betas, _ = _share_betas(groups, over_budgets, lambda s: predict_step_time(model, s.features))
         if len(m_shares) >= 3:
             m = MixedCost(result.budget, *_quadratic(m_shares, m_betas))
             info["from_step_model"] = {"a": m.a, "b": m.b, "c": m.c, "beta_mb_points": m_betas,
-                                       "crossover_share": crossover_share(m, costs)}
+                                       "decode_crossover": decode_crossover(m, costs).describe()}
     return result, info
 
 

@@ -12,7 +12,8 @@ import json
 import math
 from pathlib import Path
 
-from .derive import crossover_share
+from .crossover import crossover_report
+from .derived_values import Derived
 from .profile import ExclusiveCosts, MixedCost, Profile
 
 CALIBRATION_KEYS = ("alpha_p", "beta_p", "alpha_d", "beta_d", "model", "device_name", "dtype",
@@ -79,20 +80,20 @@ def import_paper_calibration(calib_json: str | Path, beta_mb_json: str | Path,
                              "pair the calibration and beta_MB of the same model and GPU")
     a, b, c = _beta_mb_coefficients(beta_mb_json, beta)
     mixed = MixedCost(budget=budget, a=a, b=b, c=c)
-    mixed.crossover_share = crossover_share(mixed, costs)
     return Profile(
         device={"name": calib["device_name"], "kind": "cuda", "source": "paper calibration (vLLM engine runs)"},
         model={"name": calib["model"], "dtype": calib["dtype"]},
         exclusive={"eager": costs},
         mixed=mixed,
-        derived={
-            "exclusive_fit": {"eager": {"prefill_r2": _number(calib_json, "prefill_r2", calib["prefill_r2"]),
-                                        "decode_r2": _number(calib_json, "decode_r2", calib["decode_r2"]),
-                                        "prefill_sizes": calib.get("prefill_sizes"),
-                                        "decode_counts": calib.get("decode_counts")}},
-            "beta_mb_fit": {"method": beta.get("fit_method", "as published"), "scenarios": beta.get("scenarios")},
-            "marginal_cost": {"prefill_s_per_token": costs.beta_p, "decode_s_per_token": costs.beta_d},
-        },
+        derived=Derived(
+            exclusive_fit={"eager": {"prefill_r2": _number(calib_json, "prefill_r2", calib["prefill_r2"]),
+                                     "decode_r2": _number(calib_json, "decode_r2", calib["decode_r2"]),
+                                     "prefill_sizes": calib.get("prefill_sizes"),
+                                     "decode_counts": calib.get("decode_counts")}},
+            beta_mb_fit={"method": beta.get("fit_method", "as published"), "scenarios": beta.get("scenarios")},
+            marginal_cost={"prefill_s_per_token": costs.beta_p, "decode_s_per_token": costs.beta_d},
+            crossover=crossover_report(mixed, costs, "engine throughput"),
+        ),
         provenance={
             "imported_from": [_source(calib_json), _source(beta_mb_json)],
             "citation": "arXiv 2606.00516, github.com/weifang231/eb-vllm reproduce/calibration/",

@@ -12,6 +12,8 @@ import numpy as np
 from phasecal.point_params import StepParams
 from phasecal.records import PointRecord, RunHeader, read_raw
 
+from .bootstrap import RESAMPLES, bootstrap_fit
+from .crossover import crossover_report
 from .derive import (
     MeasuredStep,
     exclusive_costs,
@@ -19,6 +21,7 @@ from .derive import (
     marginal_costs,
     ridge_point,
 )
+from .derived_values import Derived
 from .evaluate import extrapolation_mape, kfold_predictions, mape
 from .families import FAMILIES, FAMILY_DOCS, PARAMETRIC, FittedFamily, fit_family
 from .features import FEATURE_DOCS, step_features
@@ -31,7 +34,7 @@ def measured_step(rec: PointRecord, where: str) -> MeasuredStep:
     """A step-probe point as a MeasuredStep; ValueError naming the point if its composition is malformed."""
     p = StepParams.from_dict(rec.params, f"{where}: params")
     return MeasuredStep(p.prefill, p.decode, step_features(p.prefill, p.decode, p.graph), rec.median_s,
-                        p.grid, p.budget, p.decode_share)
+                        p.grid, p.budget, p.decode_share, tuple(rec.samples_s))
 
 
 def read_steps(raw_paths: Sequence[Path]) -> tuple[RunHeader, list[MeasuredStep], list[dict]]:
@@ -101,12 +104,14 @@ def _point_row(s: MeasuredStep, fitted: FittedFamily, held: float | None) -> dic
             {"heldout_s": held} if held is not None else {})
 
 
-def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str = "", k: int = 5) -> Profile:
+def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str = "", k: int = 5,
+                resamples: int = RESAMPLES) -> Profile:
     """Fit a device profile from raw step-probe files (ValueError with the reason if the data cannot give one).
 
     Eager steps are scored with every family; the best parametric one by k-fold MAPE becomes the step
     model. CUDA-Graph steps get the chosen family fitted on them alone (`graph_step_model`) and their own
     exclusive alpha/beta. `budget` is the engine's token budget B for beta_MB(r) (see `derive.fit_beta_mb`).
+    `resamples` bootstrap refits bound every fitted number (`bootstrap.bootstrap_fit`).
     """
     if budget is not None and budget < 1:
         raise ValueError(f"budget must be a positive number of tokens, got {budget}")
@@ -126,28 +131,31 @@ def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str =
 
     costs, eager_info = exclusive_costs(eager, "eager steps")
     exclusive = {"eager": costs}
-    derived: dict = {"chosen_family": chosen, "family_docs": {n: FAMILY_DOCS[n] for n in FAMILIES},
-                     "feature_docs": dict(FEATURE_DOCS), "exclusive_fit": {"eager": eager_info}}
+    derived = Derived(chosen_family=chosen, family_docs={n: FAMILY_DOCS[n] for n in FAMILIES},
+                      feature_docs=dict(FEATURE_DOCS), exclusive_fit={"eager": eager_info})
     graph_model = graph_fit = None
     if graph:
         g_feats, g_times = [s.features for s in graph], np.array([s.time_s for s in graph])
         try:
-            exclusive["graph"], derived["exclusive_fit"]["graph"] = exclusive_costs(graph, "graph steps", costs)
+            exclusive["graph"], derived.exclusive_fit["graph"] = exclusive_costs(graph, "graph steps", costs)
             graph_fit = fit_family(chosen, g_feats, g_times)
             graph_model = StepModel(chosen, dict(graph_fit.params))
-            derived["graph_fit"] = {"family": chosen, "points": len(graph),
-                                    "cv_mape": mape(kfold_predictions(chosen, g_feats, g_times, k=k), g_times)}
+            derived.graph_fit = {"family": chosen, "points": len(graph),
+                                 "cv_mape": mape(kfold_predictions(chosen, g_feats, g_times, k=k), g_times)}
         except ValueError as e:
-            derived["graph_fit"] = {"note": f"graph steps not modelled: {e}"}
+            derived.graph_fit = {"note": f"graph steps not modelled: {e}"}
 
-    mixed, derived["beta_mb_fit"] = fit_beta_mb(eager, costs, budget, step_model)
-    derived["marginal_cost"] = marginal_costs(step_model, eager)
+    mixed, derived.beta_mb_fit = fit_beta_mb(eager, costs, budget, step_model)
+    if mixed is not None:
+        derived.crossover = crossover_report(mixed, costs, "step slopes")
+    derived.marginal_cost = marginal_costs(step_model, eager)
+    derived.uncertainty = bootstrap_fit(eager, step_model, budget, resamples=resamples)
     model = dict(header.model) if header.model else {"name": "unknown"}
     model.setdefault("name", "unknown")
     dtype = model.get("dtype") or header.settings.get("dtype")
     roofline = fitted["roofline"].params if "roofline" in fitted else None
-    derived["ridge_point"] = ridge_point(header.device, dtype, roofline,
-                                         [s.features.n_p + s.features.n_d for s in eager])
+    derived.ridge_point = ridge_point(header.device, dtype, roofline,
+                                      [s.features.n_p + s.features.n_d for s in eager])
 
     points = [_point_row(s, fitted[chosen], float(h)) for s, h in zip(eager, heldout[chosen], strict=True)]
     if graph_fit is not None:  # graph steps are plotted in-sample: their grid is too small to hold out

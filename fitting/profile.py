@@ -14,7 +14,9 @@ from pathlib import Path
 
 from phasecal.atomic import write_atomic
 
-PROFILE_SCHEMA_VERSION = 1
+from .derived_values import Derived
+
+PROFILE_SCHEMA_VERSION = 2  # 2: typed derived values, crossovers in derived.crossover
 
 
 class ProfileError(ValueError):
@@ -39,7 +41,6 @@ class MixedCost:
     a: float
     b: float
     c: float
-    crossover_share: float | None = None  # decode share above which a mixed step costs more than pure decode
     alpha: float | None = None  # alpha_MB: per-step overhead of a mixed step (s), where the fit separates it
 
     def beta_mb(self, r: float) -> float:
@@ -77,7 +78,7 @@ class Profile:
     step_model: StepModel | None = None
     mixed: MixedCost | None = None
     families: list[FamilyScore] = field(default_factory=list)
-    derived: dict = field(default_factory=dict)  # ridge point, EB parameters for reference workloads, ...
+    derived: Derived = field(default_factory=Derived)  # crossovers, intervals, EB decisions per workload, ...
     software: dict = field(default_factory=dict)
     probe_settings: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
@@ -86,7 +87,7 @@ class Profile:
     schema_version: int = PROFILE_SCHEMA_VERSION
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return _plain(asdict(self))  # nested records (derived values included) as plain JSON values
 
     def predict(self, prefill: int | list[tuple[int, int]] = (), decode: int | list[int] = (), *,
                 context: int = 0, graph: bool = False) -> float:
@@ -104,6 +105,15 @@ class Profile:
         if not chunks and not contexts:
             raise ValueError("an empty step: give prefill tokens, decodes, or both")
         return profile_step_time(self, step_features(chunks, contexts, graph=graph))
+
+
+def _plain(value: object) -> object:
+    """Tuples as lists, recursively: what JSON gives back, so a saved profile equals its to_dict."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def save_profile(profile: Profile, path: str | os.PathLike) -> Path:
@@ -137,6 +147,8 @@ def profile_from_dict(data: object, where: str = "profile") -> Profile:
     from .profile_meaning import check_meaning  # it runs the step models, whose module imports this one
 
     _validate(data, where)
+    if data["schema_version"] < 2:
+        data = _upgrade_v1(data)
     profile = Profile(
         device=data["device"],
         model=data["model"],
@@ -144,7 +156,7 @@ def profile_from_dict(data: object, where: str = "profile") -> Profile:
         step_model=StepModel(**data["step_model"]) if data.get("step_model") else None,
         mixed=MixedCost(**data["mixed"]) if data.get("mixed") else None,
         families=[FamilyScore(**f) for f in data.get("families", [])],
-        derived=data.get("derived", {}),
+        derived=_derived(data, where),
         software=data.get("software", {}),
         probe_settings=data.get("probe_settings", {}),
         provenance=data.get("provenance", {}),
@@ -154,6 +166,25 @@ def profile_from_dict(data: object, where: str = "profile") -> Profile:
     )
     check_meaning(profile, where)
     return profile
+
+
+# v1 profiles kept the share crossover in mixed and the EB thresholds untyped: both are re-derived now
+_V1_DROPPED = {"mixed": ("crossover_share",), "derived": ("eb_thresholds",)}
+
+
+def _upgrade_v1(data: dict) -> dict:
+    data = dict(data)
+    for section, keys in _V1_DROPPED.items():
+        if isinstance(data.get(section), dict):
+            data[section] = {k: v for k, v in data[section].items() if k not in keys}
+    return data
+
+
+def _derived(data: dict, where: str) -> Derived:
+    try:
+        return Derived.from_dict(data.get("derived") or {})
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        _fail(where, "derived", f"is malformed ({type(e).__name__}: {e}): refit with `phasecal fit`")
 
 
 def _fail(where: str, field_path: str, msg: str):
@@ -214,9 +245,8 @@ def _validate(data: object, where: str) -> None:
         _number(where, "mixed.budget", mixed["budget"])
         for k in ("a", "b", "c"):
             _number(where, f"mixed.{k}", mixed[k], nonneg=False)
-        _only_keys(where, "mixed", mixed, ("budget", "a", "b", "c", "crossover_share", "alpha"))
-        if mixed.get("crossover_share") is not None:
-            _number(where, "mixed.crossover_share", mixed["crossover_share"])
+        legacy = ("crossover_share",) if version < 2 else ()
+        _only_keys(where, "mixed", mixed, ("budget", "a", "b", "c", "alpha", *legacy))
         if mixed.get("alpha") is not None:
             _number(where, "mixed.alpha", mixed["alpha"], nonneg=False)
     families = data.get("families", [])

@@ -49,8 +49,7 @@ def measured_range(profile: Profile) -> tuple[int, int, int]:
         max_nd = max(p["n_d"] for p in pts)
         ctx = [p["s_d"] / p["n_d"] for p in pts if p["n_d"] > 0]
         return max(1, int(max_np)), max(1, int(max_nd)), max(1, int(max(ctx, default=4096)))
-    fit = profile.derived.get("exclusive_fit") if isinstance(profile.derived, dict) else None
-    eager = fit.get("eager") if isinstance(fit, dict) else None
+    eager = profile.derived.exclusive_fit.get("eager")
     sizes = eager.get("prefill_sizes") if isinstance(eager, dict) else None
     counts = eager.get("decode_counts") if isinstance(eager, dict) else None
 
@@ -111,8 +110,8 @@ def _check_positive(where: str, field_path: str, time_of, steps) -> None:
 
 def check_meaning(profile: Profile, where: str) -> None:
     """Raise ProfileError naming the field if the profile cannot drive the simulator sensibly."""
-    if "kv_capacity_tokens" in profile.derived:
-        kv = profile.derived["kv_capacity_tokens"]
+    if profile.derived.kv_capacity_tokens is not None:
+        kv = profile.derived.kv_capacity_tokens
         if isinstance(kv, bool) or not isinstance(kv, int | float) or not (1 <= kv <= MAX_KV_TOKENS) \
                 or kv != int(kv):
             _fail(where, "derived.kv_capacity_tokens", f"must be a whole number of tokens in [1, {MAX_KV_TOKENS:,}] "

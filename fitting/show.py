@@ -10,6 +10,7 @@ from rich.table import Table
 
 from phasecal.atomic import atomic_file
 
+from .explain import crossover_lines, decision_lines, fit_interval_lines
 from .profile import Profile
 
 
@@ -37,7 +38,7 @@ def profile_tables(profile: Profile) -> list[Table]:
     head.add_row("model", str(profile.model.get("name")))
     head.add_row("step model", chosen)
     if profile.graph_step_model:
-        cv = profile.derived.get("graph_fit", {}).get("cv_mape")
+        cv = (profile.derived.graph_fit or {}).get("cv_mape")
         head.add_row("graph step model", f"{profile.graph_step_model.family} (k-fold MAPE {_pct(cv)})")
 
     excl = Table(title="exclusive steps: T_p = α_p + β_p·n_p, T_d = α_d + β_d·n_d")
@@ -57,7 +58,7 @@ def profile_tables(profile: Profile) -> list[Table]:
     tables = [head, excl]
     if profile.families:
         tables.append(fams)
-    docs = profile.derived.get("feature_docs")
+    docs = profile.derived.feature_docs
     if docs:
         feats = Table(title="features of a step")
         feats.add_column("feature")
@@ -80,23 +81,35 @@ def profile_tables(profile: Profile) -> list[Table]:
         derived.add_row("β_MB(r) at budget", f"{m.budget} tokens")
         derived.add_row("β_MB(r) = a + b·r + c·r²", f"a {_us(m.a)}, b {_us(m.b)}, c {_us(m.c)} per token")
         derived.add_row("α_MB", _ms(m.alpha))
-        derived.add_row("crossover share (β_MB(r) ≥ (1-r)β_p + rβ_d)", _num(m.crossover_share))
-        check = profile.derived.get("beta_mb_fit", {}).get("from_step_model")
+        check = profile.derived.beta_mb_fit.get("from_step_model")
         if check:
             derived.add_row("β_MB(r) from the step model (check)",
                             f"a {_us(check['a'])}, b {_us(check['b'])}, c {_us(check['c'])}; "
-                            f"crossover {_num(check['crossover_share'])}")
-    mc = profile.derived.get("marginal_cost", {})
+                            f"{check['decode_crossover']}")
+    mc = profile.derived.marginal_cost
     derived.add_row("marginal cost of a prefill token", _us(mc.get("prefill_s_per_token")))
     derived.add_row("marginal cost of a decode token", _us(mc.get("decode_s_per_token")))
-    ridge = profile.derived.get("ridge_point")
+    ridge = profile.derived.ridge_point
     if ridge:
         derived.add_row("ridge point, fitted (tokens/step)", _num(ridge.get("fitted_tokens")))
         derived.add_row("ridge point, device peak/bandwidth (tokens/step)", _num(ridge.get("device_tokens")))
         if ridge.get("fitted_note"):
             derived.add_row("", ridge["fitted_note"])
     tables.append(derived)
+    tables.append(_lines_table("crossovers", [*crossover_lines(profile.derived.crossover),
+                                              *(profile.derived.crossover.notes if profile.derived.crossover else [])]))
+    tables.append(_lines_table("uncertainty", fit_interval_lines(profile.derived.uncertainty)))
+    for workload, decision in profile.derived.eb_thresholds.items():
+        tables.append(_lines_table(f"EB decision · {workload}", decision_lines(decision)))
     return tables
+
+
+def _lines_table(title: str, lines: list[str]) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column("", overflow="fold")
+    for line in lines:
+        table.add_row(line)
+    return table
 
 
 def show_profile(profile: Profile, console: Console | None = None) -> None:

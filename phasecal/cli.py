@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from phasecal import __version__
-from phasecal.commands import compare, fit, models, probe, report, run, simulate
+from phasecal.commands import compare, fit, models, probe, report, run, simulate, validate
 from phasecal.errors import CliApp, cli_errors
 
 app = CliApp(
@@ -32,6 +32,6 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 
 for name, fn in [("run", run.run), ("probe", probe.probe), ("fit", fit.fit), ("show", fit.show),
-                 ("simulate", simulate.simulate), ("report", report.report), ("compare", compare.compare),
-                 ("models", models.models)]:
+                 ("simulate", simulate.simulate), ("validate", validate.validate), ("report", report.report),
+                 ("compare", compare.compare), ("models", models.models)]:
     app.command(name)(cli_errors(fn, name))

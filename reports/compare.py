@@ -124,7 +124,7 @@ def step_curves(d: DeviceResults) -> dict[str, tuple[list[tuple[float, float]], 
 def _reference_fit(ax: Axes, ref: ReferenceProfile, phase: str) -> list[float]:
     """A published calibration's α + β·n over the sizes it was fitted on (black, hollow markers)."""
     costs = ref.profile.exclusive["eager"]
-    fit = ref.profile.derived.get("exclusive_fit", {}).get("eager", {})
+    fit = ref.profile.derived.exclusive_fit.get("eager", {})
     x = np.array(fit.get("prefill_sizes" if phase == "prefill" else "decode_counts") or [1, 1024], dtype=float)
     a, b = (costs.alpha_p, costs.beta_p) if phase == "prefill" else (costs.alpha_d, costs.beta_d)
     y = (a + b * x) * MS
@@ -167,7 +167,7 @@ def step_cost_by_device(results: Results) -> Figure | Missing:
 
 def beta_mb_by_device(results: Results) -> Figure | Missing:
     """β_MB(r), the marginal cost per token of a mixed step at decode share r, one line per profile;
-    the dot on each line is its MB/EB crossover share."""
+    the dots on each line are its decode crossovers (the paper's share: β_MB(r) = β_d)."""
     entries = [e for e in results.profiles() if e[1].mixed is not None]
     if not entries:
         return missing("β_MB(r) against decode share", "phasecal run")
@@ -179,11 +179,11 @@ def beta_mb_by_device(results: Results) -> Figure | Missing:
         y = np.array([profile.mixed.beta_mb(x) for x in r]) * US
         style = {"color": "black", "ls": "--"} if is_ref else {"color": colors.get(label, "C9"), "ls": "-"}
         ax.plot(r, y, lw=1.6, **style, label=(ref_label(label) if is_ref else label) + f" (B = {profile.mixed.budget})")
-        share = profile.mixed.crossover_share
-        if share is not None:
-            ax.plot([share], [profile.mixed.beta_mb(share) * US], "o", ms=6, mfc="white", color=style["color"])
+        cross = profile.derived.crossover
+        for c in cross.decode.crossings if cross else ():
+            ax.plot([c.share], [profile.mixed.beta_mb(c.share) * US], "o", ms=6, mfc="white", color=style["color"])
         values += list(y)
-    ax.plot([], [], "o", mfc="white", color="0.3", label="MB/EB crossover share")
+    ax.plot([], [], "o", mfc="white", color="0.3", label="decode crossover: β_MB(r) = β_d")
     scale_to(ax, "y", values)
     ax.set_xlim(-0.02, 1.02)
     ax.set_xlabel("decode share r of the step's tokens")

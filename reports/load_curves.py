@@ -165,7 +165,7 @@ def validation_markdown(rows: list[tuple], what: str, load_header: str = "offere
     lines = [f"| device profile | {load_header} | predicted | {what} | agrees |", "|---|---|---|---|---|"]
     for profile, load, predicted, observed, *agrees in rows:
         ok = agrees[0] if agrees else predicted in observed.split(" = ")
-        mark = "—" if ok is None else "✓" if ok else "✗"
+        mark = "—" if ok is None else "✓" if ok else "·" if predicted == "too close to call" else "✗"
         shown = f"{load:,.0f}" if isinstance(load, float) else str(load)
         lines.append(f"| {profile} | {shown} | {predicted} | {observed} | {mark} |")
     return "\n".join(lines)
@@ -175,7 +175,7 @@ CROSSOVER_POLICIES = ("mb", "eb", "ebplus")  # what the MB/EB crossover speaks a
 
 
 def sweep_validation(sweep: LoadSweep) -> list[tuple[str, float, str, str]]:
-    """(profile, load, the crossover's predicted winner, the simulated winner among CROSSOVER_POLICIES) for
+    """(profile, load, Δ(N)'s verdict, the simulated winner among CROSSOVER_POLICIES) for
     every load point."""
     rows = []
     for profile in _profiles(sweep.points):
@@ -184,6 +184,6 @@ def sweep_validation(sweep: LoadSweep) -> list[tuple[str, float, str, str]]:
                    and p.policy in CROSSOVER_POLICIES]
             if not pts:
                 continue
-            predicted = (pts[0].predicted or "—").split(" ")[0]
+            predicted = (pts[0].predicted or "—").split(" (")[0]
             rows.append((profile, load, predicted, observed_winner(pts)))
     return rows

@@ -34,7 +34,7 @@ class LoadPoint:
     tpot_p99_s: float
     slo_attainment: float  # share of requests meeting both SLOs
     reference: bool = False  # simulated on a published calibration
-    predicted: str | None = None  # the MB/EB crossover's decision for this workload
+    predicted: str | None = None  # Δ(N)'s verdict for this workload: "MB", "EB" or "too close to call"
 
 
 @dataclass
@@ -79,7 +79,7 @@ def sweep_trace(profile: Profile, label: str, *, policies=("mb", "eb", "ebplus")
             s = run.simulated
             sweep.points.append(LoadPoint(label, name, offered, s.throughput_tok_s, s.ttft_p50_s, s.ttft_p99_s,
                                           s.tpot_p50_s, s.tpot_p99_s, s.slo_attainment, reference,
-                                          report.thresholds.decision))
+                                          report.decision.verdict))
             sweep.latencies[(label, name, offered)] = _latencies(run.simulated_result)
     return sweep
 

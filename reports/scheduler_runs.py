@@ -45,7 +45,7 @@ class SchedulerRun:
     concurrency: int | None
     result: PolicyResult
     source: str
-    predicted: str | None = None  # the MB/EB crossover's prediction for this workload ("MB" or "EB")
+    predicted: str | None = None  # Δ(N)'s verdict for this workload ("MB", "EB" or "too close to call")
     load: float | None = None  # offered load ρ of an open-loop run (None: closed loop, or not recorded)
 
     @property

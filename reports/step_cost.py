@@ -147,9 +147,10 @@ def marginal_cost_vs_decode_share(results: Results) -> Figure:
     """MB marginal cost per token against decode share r, per device profile, with the crossover marked.
 
     The curve is the profile's β_MB(r) = a + b·r + c·r² at its token budget B; the dashed line is what
-    the same tokens cost in exclusive steps, (1 − r)·β_p + r·β_d; the crossover share (vertical line) is
-    where the curve first reaches the line. Markers are the per-share β(r) the fit went through, where
-    the profile keeps them. Published calibrations under results/reference/ get their own panels.
+    the same tokens cost in exclusive steps, (1 − r)·β_p + r·β_d, and the flat dashed line pure decode's
+    β_d. Vertical lines mark every crossing (`fitting.crossover`): green where β_MB(r) crosses β_d (the
+    paper's crossover share), dotted where it crosses the blend. Markers are the per-share β(r) the fit
+    went through, where the profile keeps them. Published calibrations under results/reference/ get their own panels.
     """
     entries = [e for e in results.profiles() if e[1].mixed is not None]
     fig, axes = panel_grid(len(entries))
@@ -170,17 +171,16 @@ def marginal_cost_vs_decode_share(results: Results) -> Figure:
         eager = profile.exclusive["eager"]
         ax.plot(r, ((1 - r) * eager.beta_p + r * eager.beta_d) * US, "--", color="C3", lw=1.2,
                 label="exclusive steps: (1−r)·β_p + r·β_d")
-        if mixed.crossover_share is not None:
-            ax.axvline(mixed.crossover_share, color="C2", lw=1.2, label=f"crossover r = {mixed.crossover_share:.0%}")
+        cross = profile.derived.crossover
+        for c in cross.decode.crossings if cross else ():
+            ax.axvline(c.share, color="C2", lw=1.2, label=f"β_MB = β_d at r = {c.share:.0%}")
+        for c in cross.blend.crossings if cross else ():
+            ax.axvline(c.share, color="C3", lw=1.0, ls=":", label=f"β_MB = blend at r = {c.share:.0%}")
+        ax.axhline(eager.beta_d * US, color="C2", lw=0.8, ls="--", label="pure decode β_d")
         ax.set_xlabel("decode share r of the step's tokens")
         ax.set_ylabel("marginal cost per token (µs/token)")
         ax.set_xlim(0, 1)
-        if mixed.crossover_share is None:
-            verdict = "no crossover: near pure decode (r → 1) mixing costs less per token"
-        elif mixed.crossover_share == 0:
-            verdict = "crossover at r = 0: mixed costs more per token at every share"
-        else:
-            verdict = f"mixed costs more per token above r = {mixed.crossover_share:.0%}"
+        verdict = f"decode crossover: {cross.decode.describe()}" if cross else "no crossover computed"
         ax.set_title(f"{label}" + (f" ({ref_label('calibration')})" if is_ref else "") + f"\n{verdict}",
                      fontsize=9)
         ax.grid(True, alpha=0.25)
@@ -191,10 +191,8 @@ def marginal_cost_vs_decode_share(results: Results) -> Figure:
 
 def beta_mb_points(profile: Profile) -> tuple[list[float], list[float]]:
     """The per-share β(r) (s/token) that β_MB(r) was fitted through, if the profile keeps them."""
-    for value in profile.derived.values():
-        if isinstance(value, dict) and "shares" in value and "beta_mb_points" in value:
-            return list(value["shares"]), list(value["beta_mb_points"])
-    return [], []
+    fit = profile.derived.beta_mb_fit
+    return list(fit.get("shares", [])), list(fit.get("beta_mb_points", []))
 
 
 def predicted_vs_measured(results: Results) -> Figure:

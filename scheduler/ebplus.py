@@ -7,7 +7,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..fitting.profile import Profile
-from ..fitting.thresholds import WorkloadStats, derive_thresholds
+from ..fitting.threshold_types import WorkloadStats
+from ..fitting.thresholds import derive_thresholds
 from .eb import ExclusiveBatching
 from .mb import MixedBatching
 from .protocols import ModeDecision

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..fitting.bootstrap import decide
+from ..fitting.derived_values import WorkloadDecision
 from ..fitting.profile import Profile
-from ..fitting.thresholds import Thresholds, WorkloadStats, derive_thresholds
+from ..fitting.threshold_types import Thresholds, WorkloadStats
 from .admission import admit_execution, admit_simulation
 from .capacity import Capacity, at_load, mb_capacity, offered_load
 from .eb import ExclusiveBatching
@@ -77,16 +79,20 @@ class PolicyRun:
 
 @dataclass
 class SimulationReport:
-    """Each policy's run on one workload, with the engine limits, EB's thresholds, MB's capacity on the
-    workload and the load it offered (ρ; None for a closed loop)."""
+    """Each policy's run on one workload, with the engine limits, the EB decision (thresholds, bootstrap
+    intervals, verdict), MB's capacity on the workload and the load it offered (ρ; None for a closed loop)."""
 
     workload: str
     workload_info: WorkloadInfo
     config: EngineConfig
-    thresholds: Thresholds
+    decision: WorkloadDecision
     capacity: Capacity
     offered_load: float | None
     runs: dict[str, PolicyRun] = field(default_factory=dict)
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.decision.thresholds
 
     def summaries(self) -> list[PolicySummary]:
         return [r.simulated for r in self.runs.values()]
@@ -121,8 +127,9 @@ def simulate(profile: Profile, workload: Workload | str, policies=("mb", "eb"), 
     if execute:
         admit_execution(profile, config, device)
     workload, capacity = apply_load(profile, workload, config)
-    th = derive_thresholds(profile, workload_stats(workload, config))
-    report = SimulationReport(workload.name, WorkloadInfo.of(workload, spec), config, th, capacity,
+    decision = decide(profile, workload_stats(workload, config))
+    th = decision.thresholds
+    report = SimulationReport(workload.name, WorkloadInfo.of(workload, spec), config, decision, capacity,
                               offered_load(workload, capacity))
     for name in names:
         res = run_engine(make_policy(name, profile, th, selector, slo, config.decode_graph),

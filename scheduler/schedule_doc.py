@@ -48,7 +48,7 @@ class ScheduleDoc:
     profile: str | None  # the profile file the policies ran under (None: built in memory)
     config: EngineConfig  # the resolved engine limits
     thresholds: dict  # fitting.thresholds.Thresholds.to_dict(): what EB was given (for reading, not parsed here)
-    decision: str  # what the MB/EB crossover predicts for this workload (Thresholds.decision)
+    decision: str  # Δ(N)'s verdict for this workload: "MB", "EB" or "too close to call" (WorkloadDecision)
     policies: list[PolicySummary]
     executed: list[PolicySummary] = field(default_factory=list)  # the same policies run on the device
     capacity: Capacity | None = None  # MB's capacity on the workload (None: not computed by older phasecal)
@@ -63,7 +63,7 @@ class ScheduleDoc:
         info = report.workload_info if spec is None else replace(report.workload_info, spec=spec)
         return cls(info, None if profile is None else str(profile), report.config,
                    report.thresholds.to_dict(),
-                   report.thresholds.decision, report.summaries(),
+                   report.decision.verdict, report.summaries(),
                    [r.executed for r in report.runs.values() if r.executed is not None],
                    report.capacity, report.offered_load, run_info(seed=seed))
 

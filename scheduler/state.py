@@ -12,7 +12,7 @@ from .request import Request
 @dataclass
 class EngineConfig:
     """Engine limits. `token_budget` None: the profile's MB budget, else 2048. `kv_capacity_tokens`
-    None: the profile's `derived["kv_capacity_tokens"]`, else 2**20 tokens (memory is then not the limit)."""
+    None: the profile's `derived.kv_capacity_tokens`, else 2**20 tokens (memory is then not the limit)."""
 
     max_num_seqs: int = 256
     token_budget: int | None = None
@@ -27,7 +27,7 @@ class EngineConfig:
             budget = int(profile.mixed.budget) if profile is not None and profile.mixed is not None else 2048
         cap = self.kv_capacity_tokens
         if cap is None:
-            cap = int((profile.derived or {}).get("kv_capacity_tokens", 2**20)) if profile is not None else 2**20
+            cap = (profile.derived.kv_capacity_tokens if profile is not None else None) or 2**20
         if self.max_num_seqs < 1 or budget < 1 or cap < self.block_size:
             raise ValueError(f"engine limits must be positive: max_num_seqs={self.max_num_seqs}, "
                              f"token_budget={budget}, kv_capacity_tokens={cap} (≥ block_size {self.block_size})")

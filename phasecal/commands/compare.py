@@ -37,12 +37,12 @@ def _rows(a, b) -> list[Row]:
                                       ("alpha_d", "α_d (ms)", 1e3), ("beta_d", "β_d (µs/seq)", 1e6)):
                 rows.append((f"{mode} {label}", lambda p, m=mode, k=key: getattr(p.exclusive[m], k), scale))
     for key, label, scale in (("budget", "β_MB token budget B", 1), ("a", "β_MB a (µs/token)", 1e6),
-                              ("b", "β_MB b (µs/token)", 1e6), ("c", "β_MB c (µs/token)", 1e6),
-                              ("crossover_share", "crossover share r", 1)):
+                              ("b", "β_MB b (µs/token)", 1e6), ("c", "β_MB c (µs/token)", 1e6)):
         rows.append((label, lambda p, k=key: getattr(p.mixed, k, None) if p.mixed else None, scale))
-    rows += [("marginal prefill (µs/token)", lambda p: _get(p.derived, "marginal_cost", "prefill_s_per_token"), 1e6),
-             ("marginal decode (µs/token)", lambda p: _get(p.derived, "marginal_cost", "decode_s_per_token"), 1e6),
-             ("ridge point (tokens)", lambda p: _get(p.derived, "ridge_point", "fitted_tokens"), 1),
+    rows += [("decode crossover r (first)", _first_decode_crossing, 1),
+             ("marginal prefill (µs/token)", lambda p: _get(p.derived.marginal_cost, "prefill_s_per_token"), 1e6),
+             ("marginal decode (µs/token)", lambda p: _get(p.derived.marginal_cost, "decode_s_per_token"), 1e6),
+             ("ridge point (tokens)", lambda p: _get(p.derived.ridge_point, "fitted_tokens"), 1),
              ("MB capacity, azure_conv (tok/s)", _azure_capacity, 1)]
     common = sorted(set(_thresholds(a)) & set(_thresholds(b)))
     for w in common:
@@ -76,8 +76,13 @@ def _ceilings(profile_path: Path) -> dict[str, float]:
 
 
 def _thresholds(p) -> dict:
-    th = (p.derived or {}).get("eb_thresholds")
-    return th if isinstance(th, dict) else {}
+    return {w: d.thresholds.to_dict() for w, d in p.derived.eb_thresholds.items()}
+
+
+def _first_decode_crossing(p) -> float | None:
+    """The paper's crossover share (β_MB(r) = β_d), its first crossing; None where β_MB never crosses β_d."""
+    cross = p.derived.crossover
+    return cross.decode.crossings[0].share if cross is not None and cross.decode.crossings else None
 
 
 def _azure_capacity(p) -> float:

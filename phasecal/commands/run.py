@@ -102,7 +102,7 @@ def _fit_and_simulate(raw: Path, work, workload: str, console) -> list[Path]:
     profile = fit_profile([raw], command=" ".join(["phasecal", *sys.argv[1:]]))
     console.print(f"simulating MB and EB on {work.name} ...")
     report = simulate(profile, work, ("mb", "eb"))
-    profile.derived["eb_thresholds"] = {report.workload: report.thresholds.to_dict()}
+    profile.derived.eb_thresholds = {report.workload: report.decision}
     profile_path = save_profile(profile, raw.with_name("profile.json"))
     schedule_path = write_schedule_doc(ScheduleDoc.from_report(report, profile_path, spec=workload, seed=0),
                                        raw.with_name(f"schedule_{schedule_name(workload)}.json"))

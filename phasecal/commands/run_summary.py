@@ -7,6 +7,7 @@ import re
 from rich.console import Console
 from rich.table import Table
 
+from phasecal.fitting.explain import crossover_lines, decision_lines, fit_interval_lines
 from phasecal.fitting.profile import Profile
 from phasecal.scheduler.run import SimulationReport
 
@@ -20,7 +21,8 @@ def schedule_name(spec: str) -> str:
 
 
 def print_summary(profile: Profile, report: SimulationReport, console: Console) -> None:
-    """Three small tables: exclusive-step costs, model families by held-out error, MB against EB."""
+    """Three small tables (exclusive-step costs, model families by held-out error, MB against EB), then the
+    crossovers, the bootstrap intervals and the EB decision with its range checks."""
     dev, model = profile.device.get("name", "?"), profile.model.get("name", "?")
     costs = Table(title=f"Step costs · {model} on {dev}")
     for col in ("mode", "α_p (ms)", "β_p (µs/token)", "α_d (ms)", "β_d (µs/seq)"):
@@ -49,10 +51,9 @@ def print_summary(profile: Profile, report: SimulationReport, console: Console) 
                    str(s.preemptions), str(s.steps))
     console.print(eb)
     warn_overload(report, console)
-    console.print(f"EB thresholds: θ₀ = {th.theta0:.4f}, θ* = {th.theta_star:.4f}, N = {th.n} "
-                  f"(N̂* {th.n_star_form}: {th.n_star_clt if th.n_star_form == 'clt' else th.n_star_closed}), "
-                  f"k̂ = {th.k_hat}; crossover predicts [bold]{th.decision}[/]"
-                  + (f" (Δ = {th.crossover_delta:.3g} s/token)" if th.crossover_delta is not None else ""))
+    for line in [*crossover_lines(profile.derived.crossover), *fit_interval_lines(profile.derived.uncertainty),
+                 *decision_lines(report.decision)]:
+        console.print(line, highlight=False)
 
 
 def _pct(x: float | None) -> str:

@@ -81,7 +81,7 @@ def simulate(
     console = Console()
     console.print(policy_table(report, prof, execute))
     warn_overload(report, console)
-    print_thresholds(report.thresholds, console)
+    print_decision(report, prof, console)
     for name, run in report.runs.items():
         if run.throughput_gap is not None:
             console.print(f"{name}: executed {run.executed.throughput_tok_s:,.0f} tok/s vs simulated "
@@ -111,17 +111,12 @@ def policy_table(report, prof, execute: bool):
     return table
 
 
-def print_thresholds(th, console) -> None:
-    """EB's thresholds and what the MB/EB crossover predicts."""
-    console.print(f"EB: θ₀ {th.theta0:.4f}, θ* {th.theta_star:.4f} (Δθ {th.delta_theta:.4f}, η {th.eta:.3g}), "
-                  f"N {th.n} (N̂* {th.n_star_form}: closed {th.n_star_closed}, CLT {th.n_star_clt}), "
-                  f"k̂ {th.k_hat}, exact k* {th.k_exact}")
-    if th.crossover_delta is not None:
-        console.print(f"crossover at N = {th.n}: β_MB(r={th.r:.3f}) − β_EB = {th.crossover_lhs:.3g} vs "
-                      f"RHS {th.crossover_rhs:.3g} s/token → Δ = {th.crossover_delta:.3g}: predicts "
-                      f"[bold]{th.decision}[/] (α_MB from {th.alpha_mb_source})")
-    else:
-        console.print("crossover: the profile has no β_MB fit (mixed), so no MB/EB prediction")
+def print_decision(report, prof, console) -> None:
+    """Both crossover shares, then EB's thresholds with their intervals, range checks and Δ(N)'s verdict."""
+    from phasecal.fitting.explain import crossover_lines, decision_lines
+
+    for line in [*crossover_lines(prof.derived.crossover), *decision_lines(report.decision)]:
+        console.print(line, highlight=False)
 
 
 def write_outputs(report, profile: Path, out: Path, console, seed: int) -> None:

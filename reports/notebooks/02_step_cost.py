@@ -46,15 +46,39 @@ show(step_cost.step_time_vs_tokens(results))
 # ## 2. Marginal cost of a mixed step against its decode share
 #
 # MB (mixed batching) puts prefill and decode tokens in one step. β_MB(r) is the marginal cost per token
-# of such a step at decode share r, fitted at the profile's token budget B. The dashed line is what the
-# same tokens cost in exclusive steps; where β_MB(r) crosses above it (the vertical line) mixing costs
-# more per token than keeping the phases apart. The paper reports this crossover near 80% decode share on
-# an H200 and near 20% on an RTX PRO 6000 (Qwen3-8B). Its published H200 β_MB (black, its own panel) was
-# fitted to whole-engine throughput at three workloads, not to steps: compare its curve with the
-# kernel-level ones.
+# of such a step at decode share r, fitted at the profile's token budget B. phasecal names three things
+# "crossover" and keeps them apart (`phasecal.fitting.crossover`):
+#
+# - the **decode crossover**, the paper's crossover share: every r where β_MB(r) crosses pure decode's
+#   β_d (green vertical lines, against the flat dashed line);
+# - the **blend crossover**: every r where β_MB(r) crosses what the same tokens cost in exclusive steps,
+#   (1 − r)·β_p + r·β_d (dotted lines, against the sloped dashed line);
+# - **Δ(N)**, the load-dependent decision EB+ acts on, which adds the per-step overheads amortised over
+#   the refill and the batch (notebook 3 and `phasecal run`).
+#
+# Each crossing has a direction: "mixing costs more above r = …" where β_MB rises through its reference,
+# "below r = …" where it falls through it. The paper reports a decode crossover near 80% on an H200 and
+# near 20% on an RTX PRO 6000 (Qwen3-8B). Its published H200 β_MB (black, its own panel) crosses β_d at
+# r ≈ 0.37 under that very definition, not at 80%: it was fitted to inverse whole-engine throughput at
+# three workloads, so it carries every per-step overhead (scheduling, sampling, α amortised over the
+# step's tokens), while β_d is the bare slope of exclusive decode steps. Against decode's all-in cost per
+# token, α_d/N + β_d, the crossing reaches 80% at a decode batch of about 300 (the profile's note below
+# gives the number). phasecal's own β_MB is a slope over token budgets, overheads left out like β_d: a
+# like-for-like crossing.
 
 # %%
 show(step_cost.marginal_cost_vs_decode_share(results))
+
+# %% [markdown]
+# The crossovers each profile stores, with its notes on the paper's ~80%:
+
+# %%
+for label, profile in [(d.label, d.profile) for d in results.with_profile()] + \
+        [(r.label, r.profile) for r in results.references]:
+    if profile.derived.crossover is not None:
+        print(f"{label}:")
+        for note in profile.derived.crossover.notes:
+            print("  -", note)
 
 # %% [markdown]
 # ## 3. Predicted against measured step time

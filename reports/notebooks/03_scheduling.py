@@ -84,9 +84,10 @@ Markdown(load_curves.capacity_markdown(sweep))
 show(load_curves.latency_cdfs(sweep, 0.55, sources, footer))
 
 # %% [markdown]
-# Predicted against observed winner per load point: the MB/EB crossover's decision for the trace against
-# the policy among MB, EB and EB+ with the highest SLO attainment in the simulation (then throughput;
-# within 1% is a tie, and a tie that includes the prediction agrees).
+# Predicted against observed winner per load point: Δ(N)'s verdict for the trace ("too close to call",
+# marked ·, when its bootstrap interval spans 0) against the policy among MB, EB and EB+ with the highest
+# SLO attainment in the simulation (then throughput; within 1% is a tie, and a tie that includes the
+# prediction agrees).
 
 # %%
 Markdown(load_curves.validation_markdown(load_curves.sweep_validation(sweep), "simulated winner"))
@@ -130,8 +131,9 @@ show(scheduling.scheduler_latency(results))
 # %% [markdown]
 # ## 3. Against concurrency
 #
-# The paper's crossover says light load favours MB and heavy load EB: the right side of its inequality
-# falls as 1/N. Workloads run at several concurrencies show where that happens on each device.
+# The load-dependent decision Δ(N) (notebook 2 separates it from the two crossover shares) says light
+# load favours MB and heavy load EB: the right side of its inequality falls as 1/N. Workloads run at
+# several concurrencies show where that happens on each device.
 
 # %%
 show(scheduling.scheduler_concurrency(results))

@@ -21,7 +21,7 @@ def _set(path: str, value):
 
 CASES = [
     ("derived as a string", _set("derived", "oops"), "'derived'"),
-    ("kv_capacity_tokens null", _set("derived.kv_capacity_tokens", None), "derived.kv_capacity_tokens"),
+    ("kv_capacity_tokens a string", _set("derived.kv_capacity_tokens", "lots"), "derived.kv_capacity_tokens"),
     ("kv_capacity_tokens 1e13", _set("derived.kv_capacity_tokens", 1e13), "derived.kv_capacity_tokens"),
     ("families[].params a list", _set("families.0.params", [1, 2]), "families[0].params"),
     ("roofline without t_token", _set("step_model", {"family": "roofline", "params": {"knee_tokens": 0.0}}),

@@ -22,10 +22,11 @@ def test_paper_values_come_through(tmp_path):
                                                                        rel=1e-4)
     assert (profile.mixed.a, profile.mixed.b, profile.mixed.c) == (2.494e-5, 5.193e-5, 1.478e-5)
     assert profile.device["name"] == "NVIDIA H200" and profile.model == {"name": "Qwen/Qwen3-8B", "dtype": "float16"}
-    assert profile.derived["exclusive_fit"]["eager"]["prefill_r2"] == pytest.approx(0.99681, abs=1e-5)
+    assert profile.derived.exclusive_fit["eager"]["prefill_r2"] == pytest.approx(0.99681, abs=1e-5)
     # beta_MB(0) = 24.94 us is above beta_p = 24.85 us: by the paper's own coefficients a mixed token never
-    # costs less than an exclusive one (the weakness DESIGN.md names), so the crossover share is 0.
-    assert profile.mixed.crossover_share == 0.0
+    # costs less than an exclusive one (the weakness DESIGN.md names): no blend crossing.
+    blend = profile.derived.crossover.blend
+    assert blend.crossings == () and blend.everywhere == "more"
     # No step model: steps are priced with the paper's phase-affine form.
     assert profile_step_time(profile, step_features([[1000, 0]], [])) == pytest.approx(1.2786e-3 + 1000 * 2.4853e-5,
                                                                                       rel=1e-4)

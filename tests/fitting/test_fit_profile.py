@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from synthetic_steps import TRUE_LINEAR, grid, write_raw
 
-from phasecal.fitting.derive import crossover_share
+from phasecal.fitting.crossover import blend_crossover, decode_crossover
 from phasecal.fitting.features import step_features
 from phasecal.fitting.fit import fit_profile
 from phasecal.fitting.predict import predict_step_time, profile_step_time
@@ -40,7 +40,7 @@ def test_chosen_family_is_the_best_parametric_and_accurate(linear_profile):
     scores = {f.name: f for f in profile.families}
     assert set(scores) == {"phase_affine", "extended_linear", "mixed_linear", "roofline", "gradient_boosting"}
     best = min((f for f in profile.families if f.parametric), key=lambda f: f.cv_mape)
-    assert profile.step_model.family == best.name == profile.derived["chosen_family"]
+    assert profile.step_model.family == best.name == profile.derived.chosen_family
     assert best.cv_mape < 1.0 and best.extrap_mape < 2.0  # 1% sample noise, median of 11
     assert scores["phase_affine"].cv_mape > 3 * best.cv_mape  # the paper's form misses s_p, s_d
     assert not scores["gradient_boosting"].parametric and scores["gradient_boosting"].params == {}
@@ -49,8 +49,8 @@ def test_chosen_family_is_the_best_parametric_and_accurate(linear_profile):
 def test_graph_steps_get_their_own_model(linear_profile):
     profile, _ = linear_profile
     assert set(profile.exclusive) == {"eager", "graph"} and profile.graph_step_model is not None
-    assert profile.derived["exclusive_fit"]["graph"]["prefill_from"].startswith("eager")
-    assert profile.derived["graph_fit"]["cv_mape"] < 2.0
+    assert profile.derived.exclusive_fit["graph"]["prefill_from"].startswith("eager")
+    assert profile.derived.graph_fit["cv_mape"] < 2.0
     f_eager, f_graph = step_features([], [512] * 64), step_features([], [512] * 64, graph=True)
     truth = predict_step_time(StepModel("extended_linear", TRUE_LINEAR), f_eager)
     assert profile_step_time(profile, f_eager) == pytest.approx(truth, rel=0.02)
@@ -74,9 +74,10 @@ def test_alpha_beta_beta_mb_and_crossover_recovered(tmp_path):
         assert getattr(got, k) == pytest.approx(getattr(EXCL, k), rel=1e-6), k
     m = profile.mixed
     assert (m.a, m.b, m.c, m.alpha) == pytest.approx((A, B, C, ALPHA_MB), rel=1e-6)
-    assert m.budget == 2000 and profile.derived["beta_mb_fit"]["method"] == "slope over budgets"
-    assert m.crossover_share == pytest.approx(0.5, abs=1e-3)
-    assert profile.derived["marginal_cost"]["prefill_s_per_token"] > 0
+    assert m.budget == 2000 and profile.derived.beta_mb_fit["method"] == "slope over budgets"
+    (cross,) = profile.derived.crossover.blend.crossings
+    assert cross.share == pytest.approx(0.5, abs=1e-3)
+    assert profile.derived.marginal_cost["prefill_s_per_token"] > 0
 
 
 def test_beta_mb_at_one_budget_is_time_per_token(tmp_path):
@@ -89,14 +90,20 @@ def test_beta_mb_at_one_budget_is_time_per_token(tmp_path):
 def test_budget_limits_the_mixed_grid(tmp_path):
     raw = write_raw(tmp_path / "raw.jsonl", exclusive_and_mixed, noise=0.0, steps=grid(graph=False))
     profile = fit_profile([raw], budget=600)
-    assert profile.mixed.budget == 600 and profile.derived["beta_mb_fit"]["budgets"] == [256, 512]
+    assert profile.mixed.budget == 600 and profile.derived.beta_mb_fit["budgets"] == [256, 512]
 
 
 def test_crossover_share_cases():
     costs = ExclusiveCosts(0.0, 2.0, 0.0, 6.0)
-    assert crossover_share(MixedCost(1, 2.0, 1.0, 6.0), costs) == pytest.approx(0.5, abs=1e-3)
-    assert crossover_share(MixedCost(1, 3.0, 4.0, 0.0), costs) == 0.0  # above everywhere
-    assert crossover_share(MixedCost(1, 1.0, 4.0, 0.0), costs) is None  # below everywhere
+    # blend 2 + 4r against 2 + r + 6r²: equal at r = 0 (touching, no sign change there) and r = 0.5
+    (cross,) = blend_crossover(MixedCost(1, 2.0, 1.0, 6.0), costs).crossings
+    assert (cross.share, cross.costs_more) == (pytest.approx(0.5), "above")
+    above = blend_crossover(MixedCost(1, 3.0, 4.0, 0.0), costs)
+    assert above.crossings == () and above.everywhere == "more"
+    below = blend_crossover(MixedCost(1, 1.0, 4.0, 0.0), costs)
+    assert below.crossings == () and below.everywhere == "less"
+    (d,) = decode_crossover(MixedCost(1, 8.0, -4.0, 0.0), costs).crossings  # 8 − 4r = 6 at r = 0.5, falling
+    assert (d.share, d.costs_more) == (pytest.approx(0.5), "below")
 
 
 def test_ridge_point_from_device_ceilings(tmp_path):
@@ -107,7 +114,7 @@ def test_ridge_point_from_device_ceilings(tmp_path):
     raw = write_raw(tmp_path / "raw.jsonl", StepModel("roofline", truth), noise=0.002, device=device,
                     steps=grid(graph=False))
     profile = fit_profile([raw])
-    ridge = profile.derived["ridge_point"]
+    ridge = profile.derived.ridge_point
     assert ridge["device_flop_per_byte"] == pytest.approx(250.0)
     assert ridge["device_tokens"] == pytest.approx(500.0)  # fp32 weights: 4 bytes each, 2 FLOPs per token
     assert ridge["fitted_tokens"] == pytest.approx(300.0, rel=0.05)
@@ -175,5 +182,5 @@ def test_missing_family_is_reported_not_fatal(tmp_path):
     profile = fit_profile([raw])
     notes = {f.name: f.note for f in profile.families if f.cv_mape is None}
     assert "gradient_boosting" in notes and "needs at least 10" in notes["gradient_boosting"]
-    assert profile.mixed is None and "no mixed steps" in profile.derived["beta_mb_fit"]["note"]
+    assert profile.mixed is None and "no mixed steps" in profile.derived.beta_mb_fit["note"]
     assert np.isfinite(profile.exclusive["eager"].beta_d)

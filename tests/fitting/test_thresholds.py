@@ -7,21 +7,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from phasecal.fitting.hazard import fit_hazard
 from phasecal.fitting.profile import ExclusiveCosts, MixedCost, Profile
-from phasecal.fitting.thresholds import (
-    WorkloadStats,
+from phasecal.fitting.refill import (
     _refill_lhs,
-    crossover_delta,
     delta_theta,
-    derive_thresholds,
     exact_k_geometric,
-    fit_hazard,
     k_hat,
     n_star_closed,
     n_star_clt,
     slot_kv_tokens,
     solve_theta0,
 )
+from phasecal.fitting.threshold_types import Thresholds, WorkloadStats
+from phasecal.fitting.thresholds import crossover_delta, derive_thresholds, range_checks
 
 # The authors' H200 calibration of Qwen3-8B (reproduce/calibration/pd_calibration_Qwen3-8B_H200.json).
 H200 = ExclusiveCosts(alpha_p=1.2786e-3, beta_p=2.4853e-5, alpha_d=8.921e-3, beta_d=4.5865e-5)
@@ -221,3 +220,46 @@ def test_derive_thresholds_rejects_bad_stats():
         derive_thresholds(h200_profile(), WorkloadStats(10, 100, 10, 1000, eps=1.5))
     with pytest.raises(ValueError, match="n_form"):
         derive_thresholds(h200_profile(), WorkloadStats(10, 100, 10, 1000), n_form="x")
+
+
+def _falling_hazard_trace(n: int = 50_000, seed: int = 3) -> np.ndarray:
+    """Output lengths from a mix of short and long geometric outputs: the hazard falls with length."""
+    rng = np.random.default_rng(seed)
+    short = rng.geometric(1 / 30, size=n // 2)
+    long = rng.geometric(1 / 600, size=n - n // 2)
+    return np.concatenate([short, long])
+
+
+def test_falling_hazard_refits_a_constant_hazard():
+    o = _falling_hazard_trace()
+    fit = fit_hazard(o)
+    assert fit.eta_fitted < 0  # the line's slope says the hazard falls
+    assert fit.eta == 0 and fit.p0 == pytest.approx(1 / o.mean())  # constant hazard: the geometric MLE
+    assert fit.method.startswith("constant hazard")
+    th = derive_thresholds(h200_profile(), WorkloadStats(512, float(o.mean()), 256, 700_000, output_lengths=tuple(o)))
+    (slope,) = [c for c in th.checks if c.name == "hazard slope"]
+    assert not slope.holds and slope.value < 0 and "refitted as a constant hazard" in slope.note
+    assert th.p0 == pytest.approx(1 / th.mu_o)
+
+
+def test_rising_hazard_check_holds():
+    rng = np.random.default_rng(4)
+    o = rng.integers(200, 400, size=20_000)  # uniform lengths: the hazard rises towards the top
+    (slope,) = [c for c in range_checks(64, fit_hazard(o), None, 3) if c.name == "hazard slope"]
+    assert slope.holds and slope.value > 0
+
+
+def test_exact_k_range_report():
+    inside = derive_thresholds(h200_profile(), WorkloadStats(512, 2000, 256, 10_000_000, concurrency=256))
+    (k,) = [c for c in inside.checks if c.name == "exact k*"]
+    assert k.holds and k.value == pytest.approx(256 / 2000)
+    # short outputs at many slots: several completions per step, the exact k* is outside its regime
+    outside = derive_thresholds(h200_profile(), WorkloadStats(2048, 30, 256, 10_000_000, concurrency=256))
+    (k,) = [c for c in outside.checks if c.name == "exact k*"]
+    assert not k.holds and k.value == pytest.approx(256 / 30)
+    assert f"EB uses k̂ = round(θ*·N) = {outside.k_hat}" in k.note and str(outside.k_exact) in k.note
+
+
+def test_thresholds_round_trip_through_dict():
+    th = derive_thresholds(h200_profile(), WorkloadStats(512, 300, 256, 700_000))
+    assert Thresholds.from_dict(th.to_dict()) == th

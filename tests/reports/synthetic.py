@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from phasecal.fitting.derived_values import Derived
 from phasecal.fitting.profile import ExclusiveCosts, FamilyScore, MixedCost, Profile, StepModel, save_profile
 from phasecal.point_params import BandwidthRates
 from phasecal.records import PointRecord, RunHeader, append_record
@@ -114,10 +115,10 @@ def write_device(root: Path, slug: str, name: str, *, model: str = "tiny", speed
             device=device, model={"name": model}, exclusive={"eager": costs},
             step_model=StepModel("phase_affine", {"alpha_p": costs.alpha_p, "beta_p": costs.beta_p,
                                                   "alpha_d": costs.alpha_d, "beta_d": costs.beta_d}),
-            mixed=MixedCost(budget=256, a=22e-6 / speed, b=10e-6 / speed, c=15e-6 / speed, crossover_share=0.6),
+            mixed=MixedCost(budget=256, a=22e-6 / speed, b=10e-6 / speed, c=15e-6 / speed),
             families=[FamilyScore("phase_affine", 5.0, 8.0, 30), FamilyScore("extended_linear", 3.0, None, 30)],
-            derived={"mixed_fit": {"shares": [0.25, 0.5, 0.75], "beta_mb_points": [26e-6 / speed, 31e-6 / speed,
-                                                                                     38e-6 / speed]}},
+            derived=Derived(beta_mb_fit={"shares": [0.25, 0.5, 0.75],
+                                         "beta_mb_points": [26e-6 / speed, 31e-6 / speed, 38e-6 / speed]}),
             provenance={"source": "synthetic test data"}), folder / "profile.json")
     return folder
 

@@ -14,7 +14,7 @@ def test_simulate_prints_policies_and_writes_files(tmp_path, h200_profile):
     res = CliRunner().invoke(app, ["simulate", "-p", str(prof), "-w", "balanced:c=32:n=80", "--policy", "mb,eb",
                                    "--kv-tokens", "60000", "-o", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
-    assert "throughput (tok/s)" in res.output and "crossover at N = 32" in res.output
+    assert "throughput (tok/s)" in res.output and "Δ(N = 32)" in res.output.replace("\n", " ")
     doc = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [p["policy"] for p in doc["policies"]] == ["mb", "eb"]
     assert (tmp_path / "out" / "requests_eb.csv").read_text().count("\n") == 81
