@@ -82,6 +82,7 @@ class Derived:
     graph_fit: dict | None = None  # the chosen family on CUDA-Graph steps: points and k-fold MAPE, or a note
     beta_mb_fit: dict = field(default_factory=dict)  # method, budgets, shares, β(r) points, step-model check
     marginal_cost: dict[str, float] = field(default_factory=dict)
+    mixed_heldout: dict | None = None  # the chosen family on mixed steps, each decode share left out in turn
     ridge_point: dict | None = None
     kv_capacity_tokens: int | None = None
     crossover: CrossoverReport | None = None

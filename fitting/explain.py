@@ -23,6 +23,14 @@ def crossover_lines(report: CrossoverReport | None) -> list[str]:
             f"blend crossover (β_MB(r) vs (1−r)β_p + rβ_d): {report.blend.describe()}"]
 
 
+def mixed_heldout_line(heldout: dict | None) -> str:
+    """How well the step model predicts mixed steps at a decode share it was not fitted on."""
+    if not heldout or not heldout.get("by_share"):
+        return "mixed steps, one decode share left out: no mixed shares strictly between 0 and 1 measured"
+    shares = ", ".join(f"r = {r} {v:.1f}%" for r, v in heldout["by_share"].items())
+    return f"mixed steps, one decode share left out ({heldout['family']}): {shares}; mean {heldout['mean']:.1f}%"
+
+
 def fit_interval_lines(unc: Uncertainty | None) -> list[str]:
     """The bootstrap intervals of the fitted α/β and β_MB coefficients."""
     if unc is None:

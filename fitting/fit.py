@@ -22,7 +22,7 @@ from .derive import (
     ridge_point,
 )
 from .derived_values import Derived
-from .evaluate import extrapolation_mape, kfold_predictions, mape
+from .evaluate import extrapolation_mape, extrapolation_split, kfold_predictions, leave_group_out, mape
 from .families import FAMILIES, FAMILY_DOCS, PARAMETRIC, FittedFamily, fit_family
 from .features import FEATURE_DOCS, step_features
 from .profile import FamilyScore, Profile, StepModel
@@ -78,6 +78,7 @@ def score_families(steps: Sequence[MeasuredStep], k: int = 5) -> tuple[list[Fami
     """
     feats = [s.features for s in steps]
     y = np.array([s.time_s for s in steps])
+    extrap_points = int(extrapolation_split(feats)[1].size)
     scores, fitted, heldout = [], {}, {}
     for name in FAMILIES:
         note = ""
@@ -93,8 +94,18 @@ def score_families(steps: Sequence[MeasuredStep], k: int = 5) -> tuple[list[Fami
             extrap = extrapolation_mape(name, feats, y)
         except ValueError as e:
             extrap, note = None, f"no extrapolation score: {e}"
-        scores.append(FamilyScore(name, cv, extrap, len(y), name in PARAMETRIC, fitted[name].params, note))
+        scores.append(FamilyScore(name, cv, extrap, len(y), name in PARAMETRIC, fitted[name].params, note,
+                                  extrap_points if extrap is not None else None))
     return scores, fitted, heldout
+
+
+def mixed_share_heldout(name: str, steps: Sequence[MeasuredStep]) -> dict:
+    """Family `name`'s MAPE on the mixed steps of each decode share 0 < r < 1, fitted without that share."""
+    groups = [round(s.decode_share, 3) if s.grid == "mixed" and s.decode_share is not None
+              and 0 < s.decode_share < 1 else None for s in steps]
+    by_share = leave_group_out(name, [s.features for s in steps], np.array([s.time_s for s in steps]), groups)
+    return {"family": name, "by_share": {f"{r:g}": v for r, v in by_share.items()},
+            "mean": float(np.mean(list(by_share.values()))) if by_share else None}
 
 
 def _point_row(s: MeasuredStep, fitted: FittedFamily, held: float | None) -> dict:
@@ -149,6 +160,7 @@ def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str =
     if mixed is not None:
         derived.crossover = crossover_report(mixed, costs, "step slopes")
     derived.marginal_cost = marginal_costs(step_model, eager)
+    derived.mixed_heldout = mixed_share_heldout(chosen, eager)
     derived.uncertainty = bootstrap_fit(eager, step_model, budget, resamples=resamples)
     model = dict(header.model) if header.model else {"name": "unknown"}
     model.setdefault("name", "unknown")

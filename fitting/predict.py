@@ -31,8 +31,11 @@ def phase_affine_time(costs: ExclusiveCosts, f: StepFeatures) -> float:
 
 
 def linear_time(params: dict[str, float], f: StepFeatures) -> float:
-    """Intercept plus per-phase overheads (`has_p`, `has_d`) plus a coefficient per feature, plus `mix`."""
+    """Intercept plus per-phase overheads (`has_p`, `has_d`) plus a coefficient per feature, plus `mix`, plus
+    `solo` on a one-token step (its linear layers run as matrix-vector products, a path of their own)."""
     t = params.get("intercept", 0.0)
+    if f.n_p + f.n_d == 1:
+        t += params.get("solo", 0.0)
     if f.n_p > 0:
         t += params.get("has_p", 0.0)
     if f.n_d > 0:
@@ -122,6 +125,7 @@ class StepCoefficients:
     mix: float = 0.0
     t_token: float = 0.0
     knee: float = 0.0
+    solo: float = 0.0
 
     def time(self, n_p: float, n_d: float, s_p: float, s_d: float, n_seq: float) -> float:
         """Seconds for a step with these features (as `predict_step_time` gives for the same model)."""
@@ -133,6 +137,8 @@ class StepCoefficients:
                 t += self.has_d + self.mix * n_p * n_d / (n_p + n_d)
         elif n_d > 0:
             t += self.has_d
+        if n_p + n_d == 1:
+            t += self.solo
         if self.t_token:
             tokens = n_p + n_d
             t += self.t_token * (tokens if tokens > self.knee else self.knee)
@@ -151,7 +157,7 @@ def step_coefficients(profile: Profile, graph: bool = False) -> StepCoefficients
     if model.family not in PARAMETRIC:
         raise ValueError(f"unknown step-model family {model.family!r}: this phasecal knows {', '.join(PARAMETRIC)}")
     p = model.params
-    names = ("intercept", "has_p", "has_d", *FEATURE_NAMES, "mix")
+    names = ("intercept", "has_p", "has_d", *FEATURE_NAMES, "mix", "solo")
     coeffs = StepCoefficients(**{k: float(p.get(k, 0.0)) for k in names})
     if model.family == "roofline":
         coeffs.t_token, coeffs.knee = float(p["t_token"]), float(p["knee_tokens"])

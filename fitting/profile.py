@@ -66,6 +66,7 @@ class FamilyScore:
     parametric: bool = True
     params: dict[str, float] = field(default_factory=dict)
     note: str = ""  # why a score is missing (too few points, ...)
+    extrap_points: int | None = None  # steps held out for the extrapolation score
 
 
 @dataclass
@@ -255,7 +256,7 @@ def _validate(data: object, where: str) -> None:
     for i, fam in enumerate(families):
         _object(where, f"families[{i}]", fam, ("name", "cv_mape", "extrap_mape", "n_points"))
         _only_keys(where, f"families[{i}]", fam,
-                   ("name", "cv_mape", "extrap_mape", "n_points", "parametric", "params", "note"))
+                   ("name", "cv_mape", "extrap_mape", "n_points", "parametric", "params", "note", "extrap_points"))
         for k in ("cv_mape", "extrap_mape"):
             if fam[k] is not None:
                 _number(where, f"families[{i}].{k}", fam[k])

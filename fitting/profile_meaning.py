@@ -25,14 +25,14 @@ MAX_BUDGET = 10**7
 MAX_STEP_S = 3600.0  # a step predicted to take longer than an hour is no device's measurement
 
 _PHASE_AFFINE = ("alpha_p", "beta_p", "alpha_d", "beta_d")
-_LINEAR = ("intercept", "has_p", "has_d", *FEATURE_NAMES)
+_LINEAR = ("intercept", "has_p", "has_d", *FEATURE_NAMES, "solo")
 # family -> (parameters it must have, parameters it may have)
 FAMILY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "phase_affine": (_PHASE_AFFINE, _PHASE_AFFINE),
     "extended_linear": ((), _LINEAR),
     "mixed_linear": ((), (*_LINEAR, "mix")),
-    "roofline": (("t_token", "knee_tokens"), ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq", "t_token",
-                                              "knee_tokens")),
+    "roofline": (("t_token", "knee_tokens"), ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq", "solo",
+                                              "t_token", "knee_tokens")),
 }
 assert set(FAMILY_PARAMS) == set(PARAMETRIC)  # one entry per family of the registry (fitting/predict.py)
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from phasecal.atomic import atomic_file
 
-from .explain import crossover_lines, decision_lines, fit_interval_lines
+from .explain import crossover_lines, decision_lines, fit_interval_lines, mixed_heldout_line
 from .profile import Profile
 
 
@@ -53,7 +53,8 @@ def profile_tables(profile: Profile) -> list[Table]:
     for f in profile.families:
         mark = " *" if profile.step_model and f.name == profile.step_model.family else ""
         fams.add_row(f.name + mark, "parametric" if f.parametric else "reference", _pct(f.cv_mape),
-                     _pct(f.extrap_mape), str(f.n_points), f.note)
+                     _pct(f.extrap_mape) + ("" if f.extrap_points is None else f" ({f.extrap_points} held out)"),
+                     str(f.n_points), f.note)
 
     tables = [head, excl]
     if profile.families:
@@ -98,7 +99,8 @@ def profile_tables(profile: Profile) -> list[Table]:
     tables.append(derived)
     tables.append(_lines_table("crossovers", [*crossover_lines(profile.derived.crossover),
                                               *(profile.derived.crossover.notes if profile.derived.crossover else [])]))
-    tables.append(_lines_table("uncertainty", fit_interval_lines(profile.derived.uncertainty)))
+    tables.append(_lines_table("uncertainty", [mixed_heldout_line(profile.derived.mixed_heldout),
+                                               *fit_interval_lines(profile.derived.uncertainty)]))
     for workload, decision in profile.derived.eb_thresholds.items():
         tables.append(_lines_table(f"EB decision · {workload}", decision_lines(decision)))
     return tables

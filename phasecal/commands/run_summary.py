@@ -7,7 +7,7 @@ import re
 from rich.console import Console
 from rich.table import Table
 
-from phasecal.fitting.explain import crossover_lines, decision_lines, fit_interval_lines
+from phasecal.fitting.explain import crossover_lines, decision_lines, fit_interval_lines, mixed_heldout_line
 from phasecal.fitting.profile import Profile
 from phasecal.scheduler.run import SimulationReport
 
@@ -34,11 +34,13 @@ def print_summary(profile: Profile, report: SimulationReport, console: Console) 
 
     chosen = profile.step_model.family if profile.step_model else None
     fams = Table(title="Step-time model families (held-out MAPE, %)")
-    for col in ("family", "k-fold", "extrapolation", "points"):
+    for col in ("family", "k-fold", "extrapolation (held out)", "points"):
         fams.add_column(col, justify="right")
     for f in profile.families:
         name = f"{f.name} ✓" if f.name == chosen else f.name
-        fams.add_row(name, _pct(f.cv_mape), _pct(f.extrap_mape), str(f.n_points))
+        fams.add_row(name, _pct(f.cv_mape),
+                     _pct(f.extrap_mape) + ("" if f.extrap_points is None else f" ({f.extrap_points})"),
+                     str(f.n_points))
     console.print(fams)
 
     th = report.thresholds
@@ -51,7 +53,8 @@ def print_summary(profile: Profile, report: SimulationReport, console: Console) 
                    str(s.preemptions), str(s.steps))
     console.print(eb)
     warn_overload(report, console)
-    for line in [*crossover_lines(profile.derived.crossover), *fit_interval_lines(profile.derived.uncertainty),
+    for line in [mixed_heldout_line(profile.derived.mixed_heldout), *crossover_lines(profile.derived.crossover),
+                 *fit_interval_lines(profile.derived.uncertainty),
                  *decision_lines(report.decision)]:
         console.print(line, highlight=False)
 
