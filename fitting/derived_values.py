@@ -88,6 +88,7 @@ class Derived:
     crossover: CrossoverReport | None = None
     uncertainty: Uncertainty | None = None
     eb_thresholds: dict[str, WorkloadDecision] = field(default_factory=dict)
+    tensor_parallel: dict | None = None  # a --tp run: degree, interconnect, comm term beside the all-reduce probe
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -26,6 +26,7 @@ from .evaluate import extrapolation_mape, extrapolation_split, kfold_predictions
 from .families import FAMILIES, FAMILY_DOCS, PARAMETRIC, FittedFamily, fit_family
 from .features import FEATURE_DOCS, step_features
 from .profile import FamilyScore, Profile, StepModel
+from .tp import tp_summary
 
 SOFTWARE_KEYS = ("cuda_runtime", "cudnn", "driver", "os")  # beside the fingerprint's `versions`
 
@@ -162,6 +163,7 @@ def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str =
     derived.marginal_cost = marginal_costs(step_model, eager)
     derived.mixed_heldout = mixed_share_heldout(chosen, eager)
     derived.uncertainty = bootstrap_fit(eager, step_model, budget, resamples=resamples)
+    derived.tensor_parallel = tp_summary(header, [p for path in raw_paths for p in read_raw(path)[1]], chosen, k)
     model = dict(header.model) if header.model else {"name": "unknown"}
     model.setdefault("name", "unknown")
     dtype = model.get("dtype") or header.settings.get("dtype")

@@ -92,6 +92,8 @@ class SyntheticModel:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.shape, self.device, self.dtype = shape, torch.device(device), dtype
         self.block_size, self.num_blocks, self.backend = block_size, num_blocks, backend
+        # sums a row-parallel layer's partial outputs over tensor-parallel ranks (kernels/tp_model.py); None: one device
+        self.reduce = None
         # drawn on the target device: generating 8B weights and a GPU-sized cache on the host and
         # copying them over would take minutes
         g = torch.Generator(device=self.device).manual_seed(seed)
@@ -187,11 +189,14 @@ class SyntheticModel:
             q, k = ops.rotary_embedding(inp.positions, q, k, s.head_dim, s.rope_theta)
             ops.write_kv_cache(k, v, self.k_cache[i], self.v_cache[i], inp.slot_mapping)
             o = self._attention(i, q, inp)
-            h = o.reshape(-1, s.q_size) @ lw["o_proj"].T
+            h = self._reduced(o.reshape(-1, s.q_size) @ lw["o_proj"].T)
             h, residual = ops.rms_norm(h, lw["post_norm"], EPS, residual)
-            h = ops.silu_and_mul(h @ lw["gate_up_proj"].T) @ lw["down_proj"].T
+            h = self._reduced(ops.silu_and_mul(h @ lw["gate_up_proj"].T) @ lw["down_proj"].T)
         h, _ = ops.rms_norm(h[inp.last_token], self.final_norm, EPS, residual[inp.last_token])
         return h @ self.lm_head.T
+
+    def _reduced(self, h: torch.Tensor) -> torch.Tensor:
+        return h if self.reduce is None else self.reduce(h)
 
     def _attention(self, layer: int, q: torch.Tensor, inp: StepInputs) -> torch.Tensor:
         caches = (self.k_cache[layer], self.v_cache[layer])

@@ -196,9 +196,32 @@ class LaunchParams(_Record):
         return cls(_field(d, "impl", where, "str"), what, nodes)
 
 
-ProbeParams = StepParams | BandwidthParams | GemmParams | AttentionParams | LaunchParams
+@dataclass(frozen=True)
+class AllreduceParams(_Record):
+    """`reps` back-to-back all-reduces (sum) of one message over `world` ranks, eager or as a CUDA Graph replay."""
+
+    bytes: int  # the message, as nccl-tests' size
+    dtype: str
+    world: int  # ranks taking part (the TP degree)
+    backend: str  # nccl or gloo
+    graph: bool
+    reps: int = 1  # all-reduces per sample; median_s is per all-reduce
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "params") -> AllreduceParams:
+        nbytes, world, reps = (_field(d, k, where, "int") for k in ("bytes", "world", "reps"))
+        if nbytes < 1 or world < 2 or reps < 1:
+            raise ParamsError(f"{where}: an all-reduce needs bytes >= 1, world >= 2 and reps >= 1, "
+                              f"got {nbytes}, {world}, {reps}")
+        return cls(nbytes, _field(d, "dtype", where, "str"), world,
+                   _one_of(_field(d, "backend", where, "str"), ("nccl", "gloo"), "backend", where),
+                   _field(d, "graph", where, "bool"), reps)
+
+
+ProbeParams = StepParams | BandwidthParams | GemmParams | AttentionParams | LaunchParams | AllreduceParams
 PARAMS: dict[str, type[ProbeParams]] = {"step": StepParams, "bandwidth": BandwidthParams, "gemm": GemmParams,
-                                        "attention": AttentionParams, "launch": LaunchParams}
+                                        "attention": AttentionParams, "launch": LaunchParams,
+                                        "allreduce": AllreduceParams}
 
 
 def params_from_dict(probe: str, d: object, where: str = "params") -> ProbeParams:
@@ -244,8 +267,21 @@ class LaunchChecks(_Record):
     graph_holds_work: bool | None = None  # graph points: the captured chain really ran (None: not checked)
 
 
+@dataclass(frozen=True)
+class AllreduceRates(_Record):
+    """As nccl-tests reports them: algbw = bytes / median_s; busbw = algbw * 2(n-1)/n (a ring's per-link load)."""
+
+    algbw_gb_s: float
+    busbw_gb_s: float
+
+    @classmethod
+    def of(cls, nbytes: int, world: int, seconds: float) -> AllreduceRates:
+        algbw = nbytes / seconds / 1e9
+        return cls(algbw, algbw * 2 * (world - 1) / world)
+
+
 RATES: dict[str, type] = {"step": StepRates, "bandwidth": BandwidthRates, "gemm": GemmRates,
-                          "attention": AttentionRates, "launch": LaunchChecks}
+                          "attention": AttentionRates, "launch": LaunchChecks, "allreduce": AllreduceRates}
 
 
 def rates_from_dict(probe: str, extra: object, where: str = "extra"):

@@ -31,10 +31,11 @@ from types import ModuleType
 from phasecal.atomic import write_atomic
 from phasecal.errors import Interrupted, RunFailed
 from phasecal.folder_lock import hold_result_folder
+from phasecal.probes.dist import broadcast_from_rank0, world
 from phasecal.probes.suite_summary import ProbeSummary, SuiteSummary
 from phasecal.records import RunHeader, append_record, heal_raw, read_raw
 
-SUITES = ("all", "bandwidth", "launch", "gemm", "attention", "step")
+SUITES = ("all", "bandwidth", "launch", "gemm", "attention", "step", "allreduce")
 DEFAULT_MODELS = {"cpu": "tiny", "cuda": "Qwen3-8B"}
 
 
@@ -55,11 +56,17 @@ class SuiteConfig:
     threads: int | None = None
 
 
-def probe_modules(suite: str) -> list[ModuleType]:
-    """The probe modules a suite name selects, in running order (imported only when selected)."""
+def probe_modules(suite: str, tp: int = 1) -> list[ModuleType]:
+    """The probe modules a suite name selects, in running order (imported only when selected). Over `tp` > 1
+    tensor-parallel ranks, `all` is the all-reduce probe and the sharded step probe (probes/tp_step.py)."""
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}: choose one of {', '.join(SUITES)}")
-    names = SUITES[1:] if suite == "all" else (suite,)
+    if tp > 1:  # the one-device probes are a one-device run's: over ranks only what TP changes
+        if suite not in ("all", "step", "allreduce"):
+            raise ValueError(f"the {suite} probe measures one device: run it without --tp")
+        names = {"all": ["allreduce", "tp_step"], "step": ["tp_step"], "allreduce": ["allreduce"]}[suite]
+    else:
+        names = [n for n in SUITES[1:] if n != "allreduce"] if suite == "all" else [suite]
     return [importlib.import_module(f"phasecal.probes.{name}") for name in names]
 
 
@@ -183,11 +190,13 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
     from phasecal.kernels.catalog import get_model_shape
     from phasecal.kernels.model import default_backend
     from phasecal.probes.context import ProbeContext
+    from phasecal.probes.dist import CLOCK
     from phasecal.probes.fingerprint import cache_bytes, device_fingerprint
     from phasecal.probes.nvml import open_nvml
     from phasecal.probes.timing import Timer
 
-    modules = probe_modules(config.suite)
+    rank, tp = world()
+    modules = probe_modules(config.suite, tp)
     if config.model != "auto":
         get_model_shape(config.model)  # an unknown name fails before any device work
     if config.budget_minutes is not None and not (math.isfinite(config.budget_minutes) and config.budget_minutes > 0):
@@ -197,7 +206,7 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
     device = select_device(config.device)
     shape = get_model_shape(DEFAULT_MODELS[device.type] if config.model == "auto" else config.model)
     console = console or Console(stderr=True)
-    threads = config.threads or default_threads()
+    threads = config.threads or max(1, default_threads() // tp)  # tp ranks share the cores
     torch.set_num_threads(threads)
     malloc = "glibc keeps freed memory (mmap/trim thresholds 1 GiB)" if device.type == "cpu" and \
         keep_freed_memory() else "default"
@@ -219,14 +228,23 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
         from phasecal.probes.step_memory import admit_step_grid
 
         admit_step_grid(shape, device, config.quick)
-    path = raw_path_for(config.out_dir, fp["slug"], shape.name)
+    path = raw_path_for(config.out_dir, fp["slug"], shape.name if tp == 1 else f"{shape.name}-tp{tp}")
     settings = {"suite": config.suite, "quick": config.quick, "dtype": str(dtype).removeprefix("torch."),
                 "backend": backend,
                 "threads": threads, "clock": "cuda events" if device.type == "cuda" else cpu_clock,
                 "stop_rule": asdict(rule), "malloc": malloc, "budget_minutes": config.budget_minutes,
                 "nvml": "available" if nvml.available else f"unavailable: {nvml.reason}"}
+    if tp > 1:
+        from phasecal.probes.tp_worker import interconnect
+
+        settings |= {"tp": tp, "interconnect": interconnect(device), "clock": CLOCK}
     header = RunHeader(device=fp, settings=settings, model=shape.to_dict(), command=" ".join(sys.argv),
                        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    if rank != 0:  # a tensor-parallel follower: runs what rank 0 runs, in lockstep; rank 0 writes
+        from phasecal.probes.tp_worker import follow
+
+        follow(modules, ctx)
+        return path
     with contextlib.ExitStack() as own:
         (locks or own).enter_context(hold_result_folder(path.parent, header.command))
         done = _open_raw(path, header, config, console)
@@ -257,10 +275,13 @@ def _run_probe(mod: ModuleType, ctx, path: Path, done: set[str], console) -> Pro
     started = time.monotonic()
     plan = mod.plan(ctx)
     todo = [p for p in plan.points if p.key not in done]
+    go = bool(todo) and ctx.time_left() > 0
+    if world()[1] > 1:  # the followers run exactly these points (tp_worker.follow)
+        broadcast_from_rank0(todo if go else [])
     for reason in plan.skipped:
         console.print(f"[yellow]{mod.NAME}: skipped[/] {reason}")
     failed = None
-    if todo and ctx.time_left() > 0:
+    if go:
         with _progress(console) as progress:
             task = progress.add_task(mod.NAME, total=len(todo))
             try:
@@ -269,6 +290,8 @@ def _run_probe(mod: ModuleType, ctx, path: Path, done: set[str], console) -> Pro
                     done.add(rec.key)
                     progress.advance(task)
             except Exception as e:  # a kernel or driver failure: keep it, go on with the next probe
+                if world()[1] > 1:
+                    raise  # the other ranks cannot go on in lockstep: the run stops (its points are kept)
                 failed = f"{type(e).__name__}: {e}"
                 console.print(f"[bold red]{mod.NAME}: failed[/] {failed}")
     not_run = [p.key for p in todo if p.key not in done]

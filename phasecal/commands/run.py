@@ -49,6 +49,9 @@ def run(
         ":load=RHO time-scales it to that fraction of MB's capacity."))] = WORKLOAD,
     fresh: Annotated[bool, typer.Option("--fresh", help="Set an earlier raw file in the folder aside (renamed, "
                                                         "kept) and measure anew.")] = False,
+    tp: Annotated[int, typer.Option("--tp", help=(
+        "Tensor-parallel ranks: the model sharded over N GPUs (NCCL), or N gloo processes on the CPU; adds the "
+        "all-reduce probe. Results go to OUT/<device>/<model>-tpN/."))] = 1,
 ) -> None:
     """The main job: probe step times, fit the cost model, derive EB thresholds, simulate MB vs EB.
 
@@ -79,9 +82,17 @@ def run(
     _check_writable(out)
 
     console.rule(f"[bold]phasecal run[/] · {shape.name} on {dev}")
+    config = SuiteConfig(suite="step" if tp == 1 else "all", model=model, device=device, out_dir=out, quick=quick,
+                         resume=True, fresh=fresh)
     with contextlib.ExitStack() as locks:
-        raw = run_suite(SuiteConfig(suite="step", model=model, device=device, out_dir=out, quick=quick, resume=True,
-                                    fresh=fresh), console=console, locks=locks)
+        if tp == 1:
+            raw = run_suite(config, console=console, locks=locks)
+        else:  # the ranks hold the folder while they measure; this process holds it while it fits
+            from phasecal.commands.tp_launch import run_ranks
+            from phasecal.folder_lock import hold_result_folder
+
+            raw = run_ranks(config, tp)
+            locks.enter_context(hold_result_folder(raw.parent, " ".join(sys.argv)))
         paths = _fit_and_simulate(raw, work, workload, console)
     console.print(f"wrote {', '.join(map(str, paths))} in {time.monotonic() - started:.0f} s")
 

@@ -10,6 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from phasecal.point_params import (
+    AllreduceParams,
+    AllreduceRates,
     AttentionParams,
     AttentionRates,
     BandwidthParams,
@@ -28,6 +30,7 @@ EXAMPLES = {
     "gemm": GemmParams("torch", "qkv_proj", 16, 512, 256, "float32"),
     "attention": AttentionParams("decode", "triton_split", (), (2048,) * 3, "bfloat16"),
     "launch": LaunchParams("cupy", "graph", 64),
+    "allreduce": AllreduceParams(1 << 20, "bfloat16", 4, "nccl", True, 8),
 }
 
 
@@ -60,6 +63,8 @@ def test_step_params_round_trip(prefill, decode, graph):
     ("gemm", {"layer": None}, "params.layer is missing"),
     ("attention", {"kind": "mixed", "decode_share": None}, "params.decode_share is missing"),
     ("launch", {"nodes": 0}, "params.nodes must be >= 1"),
+    ("allreduce", {"world": 1}, "an all-reduce needs bytes >= 1, world >= 2"),
+    ("allreduce", {"backend": "mpi"}, "params.backend must be one of nccl, gloo"),
 ])
 def test_malformed_params_name_the_field(probe, change, message):
     d = EXAMPLES[probe].to_dict() | change
@@ -86,3 +91,8 @@ def test_read_raw_refuses_malformed_params(tmp_path):
                                                   "dtype": "float32"}, 1e-3, 0.0, [1e-3]))
     with pytest.raises(RawFormatError, match=r"raw.jsonl:2: params.k must be a non-negative integer, got '3'"):
         read_raw(path)
+
+
+def test_allreduce_rates_as_nccl_tests_reports_them():
+    r = AllreduceRates.of(8_000_000, 4, 0.001)  # 8 MB in 1 ms over 4 ranks
+    assert r.algbw_gb_s == 8.0 and r.busbw_gb_s == 8.0 * 2 * 3 / 4

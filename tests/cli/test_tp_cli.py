@@ -1,0 +1,85 @@
+"""`--tp N`: refused in one line when the ranks cannot run; over 2 gloo ranks on the CPU the all-reduce probe
+writes nccl-tests-style points; a rank killed mid-run ends the run in one line, keeping finished points."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hostile import assert_refused, phasecal
+
+from phasecal.records import read_raw
+
+
+def test_more_ranks_than_cores_is_one_line(tmp_path):
+    too_many = (os.cpu_count() or 1) + 1
+    assert_refused(phasecal("probe", "--tp", too_many, "--device", "cpu", "--out", tmp_path), f"--tp {too_many}",
+                   "cores")
+
+
+def test_zero_ranks_and_one_device_probe_are_one_line(tmp_path):
+    assert_refused(phasecal("run", "--tp", "0", "--device", "cpu", "--out", tmp_path), "--tp must be a positive")
+    assert_refused(phasecal("probe", "--tp", "2", "--suite", "bandwidth", "--device", "cpu", "--out", tmp_path),
+                   "bandwidth probe measures one device", "without --tp")
+
+
+def _probe(out: Path, suite: str) -> list[str]:
+    return [sys.executable, "-m", "phasecal", "probe", "--tp", "2", "--suite", suite, "--quick", "--device", "cpu",
+            "--out", str(out)]
+
+
+@pytest.mark.slow
+def test_allreduce_probe_over_two_gloo_ranks(tmp_path):
+    res = subprocess.run(_probe(tmp_path, "allreduce"), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    (raw,) = tmp_path.glob("*/tiny-tp2/raw.jsonl")
+    header, points = read_raw(raw)
+    assert header.settings["tp"] == 2 and "gloo" in header.settings["interconnect"]
+    assert len(points) == 4 and all(p.probe == "allreduce" for p in points)
+    for p in points:  # world 2: busbw = algbw = bytes / time
+        assert p.extra["algbw_gb_s"] == pytest.approx(p.params["bytes"] / p.median_s / 1e9)
+        assert p.extra["busbw_gb_s"] == pytest.approx(p.extra["algbw_gb_s"])
+
+
+def _workers(pid: int) -> list[int]:
+    """The launcher's rank processes: children of `pid` started by multiprocessing's spawn."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"spawn_main" in cmd:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.slow
+def test_killed_rank_ends_the_run_in_one_line_keeping_points(tmp_path):
+    proc = subprocess.Popen(_probe(tmp_path, "step"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    raw = None
+    while time.monotonic() < deadline:  # wait for the first group of points on disk
+        found = list(tmp_path.glob("*/tiny-tp2/raw.jsonl"))
+        if found and len(found[0].read_text().splitlines()) > 1:
+            raw = found[0]
+            break
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.1)
+    assert raw is not None, "no point was written in time"
+    workers = _workers(proc.pid)
+    assert len(workers) == 2, workers
+    os.kill(workers[1], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err.decode()
+    last = err.decode().strip().splitlines()[-1]
+    assert "died (signal SIGKILL)" in last and "finished points are kept" in last, last
+    assert "Traceback" not in err.decode()
+    _, kept = read_raw(raw)
+    assert kept and all(p.probe == "step" for p in kept)
