@@ -70,18 +70,19 @@ def shard_model(full: SyntheticModel, rank: int, world: int, reduce) -> Syntheti
 
 
 class TimedAllReduce:
-    """The all-reduce of a TP step (torch.distributed, sum, in place), adding the host time it takes to
-    `seconds`: with gloo the call returns when the sum is done, so that is the communication time
-    including waiting for the slowest rank; with NCCL it is only the enqueue (`exact` is False)."""
+    """The all-reduce of a TP step (torch.distributed, sum, in place), adding the time `clock` sees it take
+    to `seconds`: with gloo the call returns when the sum is done, so that is its communication time (on the
+    wall clock including waiting for the slowest rank; on a thread CPU clock this rank's own work); with
+    NCCL it is only the enqueue (`exact` is False)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock=time.perf_counter) -> None:
         import torch.distributed as dist
 
-        self.dist, self.seconds = dist, 0.0
+        self.dist, self.seconds, self.clock = dist, 0.0, clock
         self.exact = dist.get_backend() == "gloo"
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
-        t0 = time.perf_counter()
+        t0 = self.clock()
         self.dist.all_reduce(h)
-        self.seconds += time.perf_counter() - t0
+        self.seconds += self.clock() - t0
         return h

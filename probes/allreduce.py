@@ -4,7 +4,9 @@ Reported as nccl-tests reports them, so the numbers compare with that anchor: a 
 back-to-back in-place sums of one message, its median_s the time per all-reduce (max over ranks),
 algbw = bytes / time and busbw = algbw * 2(n-1)/n. NCCL on GPUs (eager and, as engines capture
 decode steps, inside a CUDA Graph), gloo on the CPU (eager; sizes capped so the probe stays short).
-Needs a process group of >= 2 ranks (`phasecal probe --tp N`); without one it plans nothing.
+It is timed on the suite's clock as the TP steps are (probes/dist.py), so that the steps' comm term
+and this probe compare. Needs a process group of >= 2 ranks (`phasecal probe --tp N`); without one
+it plans nothing.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
             return
         p = AllreduceParams.from_dict(point.params)
         call = _timed_call(ctx, p)
-        (t,) = lockstep_measure([call], ctx.timer.sync, ROUNDS)
+        (t,) = lockstep_measure([call], ctx.timer.sync, ROUNDS, ctx.timer.cpu_clock)
         per_op = [s / p.reps for s in t.samples_s]
         t.samples_s, t.median_s = per_op, t.median_s / p.reps
         yield to_record(NAME, point, t, **AllreduceRates.of(p.bytes, p.world, t.median_s).to_dict())

@@ -190,7 +190,7 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
     from phasecal.kernels.catalog import get_model_shape
     from phasecal.kernels.model import default_backend
     from phasecal.probes.context import ProbeContext
-    from phasecal.probes.dist import CLOCK
+    from phasecal.probes.dist import clock_name
     from phasecal.probes.fingerprint import cache_bytes, device_fingerprint
     from phasecal.probes.nvml import open_nvml
     from phasecal.probes.timing import Timer
@@ -237,7 +237,7 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
     if tp > 1:
         from phasecal.probes.tp_worker import interconnect
 
-        settings |= {"tp": tp, "interconnect": interconnect(device), "clock": CLOCK}
+        settings |= {"tp": tp, "interconnect": interconnect(device), "clock": clock_name(timer.cpu_clock)}
     header = RunHeader(device=fp, settings=settings, model=shape.to_dict(), command=" ".join(sys.argv),
                        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     if rank != 0:  # a tensor-parallel follower: runs what rank 0 runs, in lockstep; rank 0 writes

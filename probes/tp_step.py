@@ -1,9 +1,9 @@
 """Step-time probe over tensor-parallel ranks: the step grid of probes/step.py, each step run by every rank
 on its shard of the model (kernels/tp_model.py), timed in lockstep (probes/dist.py: a barrier before each
-sample, the max over ranks kept). Records are `probe="step"` points as on one device, so fitting, the
-thresholds and the scheduler read a TP run as any other; `extra.comm_s` adds rank 0's time inside the
-step's all-reduces (median over samples) where the backend makes it measurable (gloo: the call is the
-sum; NCCL: host time is only the enqueue, so it is left out there).
+sample, the max over ranks kept, on the suite's clock). Records are `probe="step"` points as on one
+device, so fitting, the thresholds and the scheduler read a TP run as any other; `extra.comm_s` adds
+rank 0's time inside the step's all-reduces (median over samples, same clock) where the backend makes
+it measurable (gloo: the call is the sum; NCCL: host time is only the enqueue, so it is left out there).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def build_model(ctx: ProbeContext, points: list[PlannedPoint]):
     from phasecal.kernels.tp_model import TimedAllReduce, shard_model
 
     rank, n = world()
-    reduce = TimedAllReduce()
+    reduce = TimedAllReduce(ctx.timer.cpu_clock)
     num_blocks = max(step.blocks_needed(p.params) for p in points) + 1
     full = SyntheticModel(ctx.shape, device=str(ctx.device), dtype=ctx.dtype, num_blocks=num_blocks,
                           block_size=step.BLOCK_SIZE, seed=0, backend=ctx.backend)
@@ -66,7 +66,7 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
         prepared = [step.prepare_point(ctx, model, p.params) for p in group]
         comms: list[list[float]] = [[] for _ in group]
         fns = [_with_comm(fn, reduce, c) for (fn, _), c in zip(prepared, comms, strict=True)]
-        timings = lockstep_measure(fns, ctx.timer.sync, step.ROUNDS)
+        timings = lockstep_measure(fns, ctx.timer.sync, step.ROUNDS, ctx.timer.cpu_clock)
         for p, (_, extra), t, comm in zip(group, prepared, timings, comms, strict=True):
             rates = StepRates(extra["tokens"], extra["tokens"] / t.median_s)
             if reduce.exact and not p.params["graph"]:

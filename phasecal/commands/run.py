@@ -80,10 +80,14 @@ def run(
     shape = get_model_shape(model)  # unknown model or bad workload: fail before touching the disk
     work = workload_from_spec(workload)
     _check_writable(out)
-
-    console.rule(f"[bold]phasecal run[/] · {shape.name} on {dev}")
     config = SuiteConfig(suite="step" if tp == 1 else "all", model=model, device=device, out_dir=out, quick=quick,
                          resume=True, fresh=fresh)
+    if tp != 1:
+        from phasecal.commands.tp_launch import check_ranks
+
+        check_ranks(config, tp)
+
+    console.rule(f"[bold]phasecal run[/] · {shape.name} on {dev}" + (f" × {tp} (tensor-parallel)" if tp > 1 else ""))
     with contextlib.ExitStack() as locks:
         if tp == 1:
             raw = run_suite(config, console=console, locks=locks)

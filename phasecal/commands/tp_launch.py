@@ -40,17 +40,24 @@ def check_devices(device: str, tp: int) -> str:
     return kind
 
 
+def check_ranks(config, tp: int) -> str:
+    """`check_devices`, and the suite must run over ranks: refused in one line before any rank starts."""
+    from phasecal.probes.suite import probe_modules
+
+    kind = check_devices(config.device, tp)
+    probe_modules(config.suite, tp)
+    return kind
+
+
 def run_ranks(config, tp: int) -> Path:
     """Run the suite `config` (a SuiteConfig) on `tp` ranks; the raw file rank 0 wrote. ValueError when a rank
     refused the input, RunFailed when a rank died, hung or failed (finished points kept), Interrupted on Ctrl-C."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    from phasecal.probes.suite import probe_modules
     from phasecal.probes.tp_worker import worker
 
-    kind = check_devices(config.device, tp)
-    probe_modules(config.suite, tp)  # a suite that does not run over ranks is refused before any rank starts
+    kind = check_ranks(config, tp)
     launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=tp, run_id=f"phasecal-{os.getpid()}",
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
                           monitor_interval=MONITOR_S, start_method="spawn")
