@@ -56,17 +56,22 @@ class SuiteConfig:
     threads: int | None = None
 
 
-def probe_modules(suite: str, tp: int = 1) -> list[ModuleType]:
-    """The probe modules a suite name selects, in running order (imported only when selected). Over `tp` > 1
-    tensor-parallel ranks, `all` is the all-reduce probe and the sharded step probe (probes/tp_step.py)."""
+def probe_modules(suite: str) -> list[ModuleType]:
+    """The probe modules a suite name selects on one device, in running order (imported only when selected)."""
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}: choose one of {', '.join(SUITES)}")
-    if tp > 1:  # the one-device probes are a one-device run's: over ranks only what TP changes
-        if suite not in ("all", "step", "allreduce"):
-            raise ValueError(f"the {suite} probe measures one device: run it without --tp")
-        names = {"all": ["allreduce", "tp_step"], "step": ["tp_step"], "allreduce": ["allreduce"]}[suite]
-    else:
-        names = [n for n in SUITES[1:] if n != "allreduce"] if suite == "all" else [suite]
+    names = [n for n in SUITES[1:] if n != "allreduce"] if suite == "all" else [suite]
+    return [importlib.import_module(f"phasecal.probes.{name}") for name in names]
+
+
+def tp_probe_modules(suite: str) -> list[ModuleType]:
+    """Over tensor-parallel ranks only what TP changes: `all` is the all-reduce probe and the sharded step
+    probe (probes/tp_step.py); the one-device probes are a one-device run's."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}: choose one of {', '.join(SUITES)}")
+    if suite not in ("all", "step", "allreduce"):
+        raise ValueError(f"the {suite} probe measures one device: run it without --tp")
+    names = {"all": ["allreduce", "tp_step"], "step": ["tp_step"], "allreduce": ["allreduce"]}[suite]
     return [importlib.import_module(f"phasecal.probes.{name}") for name in names]
 
 
@@ -196,7 +201,7 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
     from phasecal.probes.timing import Timer
 
     rank, tp = world()
-    modules = probe_modules(config.suite, tp)
+    modules = probe_modules(config.suite) if tp == 1 else tp_probe_modules(config.suite)
     if config.model != "auto":
         get_model_shape(config.model)  # an unknown name fails before any device work
     if config.budget_minutes is not None and not (math.isfinite(config.budget_minutes) and config.budget_minutes > 0):

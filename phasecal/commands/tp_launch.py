@@ -42,10 +42,10 @@ def check_devices(device: str, tp: int) -> str:
 
 def check_ranks(config, tp: int) -> str:
     """`check_devices`, and the suite must run over ranks: refused in one line before any rank starts."""
-    from phasecal.probes.suite import probe_modules
+    from phasecal.probes.suite import tp_probe_modules
 
     kind = check_devices(config.device, tp)
-    probe_modules(config.suite, tp)
+    tp_probe_modules(config.suite)
     return kind
 
 

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 from hostile import assert_refused, phasecal
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from phasecal.commands.tp_launch import check_devices
 from phasecal.records import read_raw
 
 
@@ -26,6 +29,18 @@ def test_zero_ranks_and_one_device_probe_are_one_line(tmp_path):
     assert_refused(phasecal("run", "--tp", "0", "--device", "cpu", "--out", tmp_path), "--tp must be a positive")
     assert_refused(phasecal("probe", "--tp", "2", "--suite", "bandwidth", "--device", "cpu", "--out", tmp_path),
                    "bandwidth probe measures one device", "without --tp")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(-10**6, 10**6))
+def test_any_rank_count_runs_on_the_cpu_or_is_refused_in_one_line(tp):
+    cores = os.cpu_count() or 1
+    if 1 <= tp <= cores:
+        assert check_devices("cpu", tp) == "cpu"
+    else:
+        with pytest.raises(ValueError, match=r"^--tp .*(positive|cores)") as e:
+            check_devices("cpu", tp)
+        assert "\n" not in str(e.value)
 
 
 def _probe(out: Path, suite: str) -> list[str]:
