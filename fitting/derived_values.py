@@ -89,6 +89,7 @@ class Derived:
     uncertainty: Uncertainty | None = None
     eb_thresholds: dict[str, WorkloadDecision] = field(default_factory=dict)
     tensor_parallel: dict | None = None  # a --tp run: degree, interconnect, comm term beside the all-reduce probe
+    tensor_parallel: dict | None = None  # a --tp run: degree, interconnect, comm term beside the all-reduce probe
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -88,7 +88,10 @@ class Profile:
     schema_version: int = PROFILE_SCHEMA_VERSION
 
     def to_dict(self) -> dict:
-        return _plain(asdict(self))  # nested records (derived values included) as plain JSON values
+        d = _plain(asdict(self))  # nested records (derived values included) as plain JSON values
+        if d["derived"].get("tensor_parallel") is None:  # one-device profiles stay as written before TP
+            d["derived"].pop("tensor_parallel", None)
+        return d
 
     def predict(self, prefill: int | list[tuple[int, int]] = (), decode: int | list[int] = (), *,
                 context: int = 0, graph: bool = False) -> float:
