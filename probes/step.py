@@ -34,9 +34,6 @@ BLOCK_SIZE = 16
 GPU_GROUP = 10
 CPU_GROUP = 20
 ROUNDS = 8
-# A CPU point whose spread exceeds this multiple of its group's median spread (a burst of another
-# process landed on it) is measured again, interleaved with the group's other such points.
-OUT_OF_LINE = 2.0
 
 
 @dataclass(frozen=True)
@@ -263,32 +260,10 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
         group = points[i : i + size]
         prepared = [prepare_point(ctx, model, p.params) for p in group]
         timings = ctx.timer.measure_interleaved([fn for fn, _ in prepared], ctx.rule, rounds=ROUNDS)
-        if not ctx.is_cuda:
-            timings = remeasure_out_of_line(ctx, [fn for fn, _ in prepared], timings)
         for p, (_, extra), t in zip(group, prepared, timings, strict=True):
             rates = StepRates(extra["tokens"], extra["tokens"] / t.median_s)
             yield to_record(NAME, p, t, **{**extra, **rates.to_dict()})
         del prepared  # frees the group's graphs and their memory pools
-
-
-def out_of_line(spreads: list[float], factor: float = OUT_OF_LINE) -> list[int]:
-    """Indices of the spreads above `factor` times their median."""
-    limit = factor * float(np.median(spreads))
-    return [i for i, s in enumerate(spreads) if s > limit]
-
-
-def remeasure_out_of_line(ctx: ProbeContext, fns: list[Callable[[], object]], timings: list) -> list:
-    """Measure the out-of-line points of a group again, interleaved with each other, and keep for each
-    the pass with the smaller spread: a burst of another process on a shared CPU inflates one pass."""
-    again = out_of_line([t.spread for t in timings])
-    if not again:
-        return timings
-    retimed = ctx.timer.measure_interleaved([fns[i] for i in again], ctx.rule, rounds=ROUNDS)
-    out = list(timings)
-    for i, t in zip(again, retimed, strict=True):
-        if t.spread < out[i].spread:
-            out[i] = t
-    return out
 
 
 def summarize(records: list[PointRecord]) -> str:
