@@ -2,9 +2,10 @@
 (torch.distributed's elastic launch API, the engine `torchrun` runs) and wait for them.
 
 The launcher's agent watches the ranks: when one dies, it stops the others and the run ends with one
-line; a rank that hangs makes the others' collectives time out after TIMEOUT_S, which ends it the same
-way. Rank 0 has appended every finished point, so a rerun resumes from them. A rank's own error (bad
-input, a failed probe) comes back as that error's one line: each rank writes it to a file before exiting.
+line; a rank that hangs makes the others' collectives time out after TIMEOUT_S (or PHASECAL_TP_TIMEOUT_S),
+which ends it the same way. Rank 0 has appended every finished point, so a rerun resumes from them. A
+rank's own error (bad input, a failed probe) comes back as that error's one line: each rank writes it
+to a file before exiting.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from phasecal.errors import Interrupted, RunFailed
 
-TIMEOUT_S = 300.0  # a collective waiting this long means a rank hangs: the run stops
+TIMEOUT_S = 300.0  # a collective waiting this long means a rank hangs: the run stops (PHASECAL_TP_TIMEOUT_S)
 MONITOR_S = 0.5  # how often the agent looks at the ranks
 
 
@@ -40,12 +41,27 @@ def check_devices(device: str, tp: int) -> str:
     return kind
 
 
+def hang_timeout_s() -> float:
+    """Seconds a collective may wait before its rank is taken as hung: PHASECAL_TP_TIMEOUT_S, else TIMEOUT_S."""
+    text = os.environ.get("PHASECAL_TP_TIMEOUT_S")
+    if text is None:
+        return TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 1 <= value <= 86400:
+        raise ValueError(f"PHASECAL_TP_TIMEOUT_S must be a number of seconds in [1, 86400], got {text!r}")
+    return value
+
+
 def check_ranks(config, tp: int) -> str:
     """`check_devices`, and the suite must run over ranks: refused in one line before any rank starts."""
     from phasecal.probes.suite import tp_probe_modules
 
     kind = check_devices(config.device, tp)
     tp_probe_modules(config.suite)
+    hang_timeout_s()
     return kind
 
 
@@ -57,7 +73,7 @@ def run_ranks(config, tp: int) -> Path:
 
     from phasecal.probes.tp_worker import worker
 
-    kind = check_ranks(config, tp)
+    kind, timeout = check_ranks(config, tp), hang_timeout_s()
     launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=tp, run_id=f"phasecal-{os.getpid()}",
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
                           monitor_interval=MONITOR_S, start_method="spawn")
@@ -65,27 +81,37 @@ def run_ranks(config, tp: int) -> Path:
     kept = f"finished points are kept under {config.out_dir}; rerun the same command to finish"
     with tempfile.TemporaryDirectory(prefix="phasecal-tp-") as errors:
         try:
-            results = elastic_launch(launch, worker)(dataclasses.replace(config, device=kind), kind, TIMEOUT_S, errors)
+            results = elastic_launch(launch, worker)(dataclasses.replace(config, device=kind), kind, timeout,
+                                                       errors)
         except ChildFailedError as e:
-            killed = {r: f for r, f in e.failures.items() if f.exitcode < 0}
-            if not killed:  # the ranks that failed said why (a refused input, a probe error, a timed-out collective)
-                _raise_rank_error(Path(errors), kept)
-            rank, failure = min((killed or e.failures).items())
-            how = f"signal {failure.signal_name()}" if failure.exitcode < 0 else f"exit code {failure.exitcode}"
-            raise RunFailed(f"tensor-parallel rank {rank} of {tp} died ({how}); the other ranks were stopped; "
-                            f"{kept}") from None
+            raise _rank_failure(e.failures, Path(errors), tp, timeout, kept) from None
         except KeyboardInterrupt:
             raise Interrupted(kept) from None
     return Path(results[0])
 
 
-def _raise_rank_error(errors: Path, kept: str) -> None:
-    """Raise the error a rank wrote (rank 0's first): a refused input as ValueError, any other as RunFailed."""
-    files = sorted(errors.glob("rank*"), key=lambda f: int(f.name.removeprefix("rank")))
-    if not files:
-        return
-    kind, _, message = files[0].read_text().partition(": ")
-    rank = files[0].name.removeprefix("rank")
-    if kind in ("ValueError", "OSError"):
-        raise ValueError(message)
-    raise RunFailed(f"tensor-parallel rank {rank}: {kind}: {message}; {kept}")
+def _rank_failure(failures: dict, errors: Path, tp: int, timeout: float, kept: str) -> Exception:
+    """The one error to report for failed ranks, root cause first: a rank killed by a signal; a refused input
+    (ValueError); a rank that died or hung without a word while the others' collectives failed on it; the
+    first error a rank wrote; else the launcher's exit code."""
+    killed = {r: f for r, f in failures.items() if f.exitcode < 0}
+    if killed:
+        rank, failure = min(killed.items())
+        return RunFailed(f"tensor-parallel rank {rank} of {tp} died (signal {failure.signal_name()}); the other "
+                         f"ranks were stopped; {kept}")
+    said = {int(f.name.removeprefix("rank")): f.read_text().partition(": ") for f in errors.glob("rank*")}
+    for kind, _, message in said.values():
+        if kind in ("ValueError", "OSError"):
+            return ValueError(message)
+    silent = [r for r in range(tp) if r not in said]
+    if said and silent:
+        timed_out = any("timed out" in m.lower() or "timeout" in m.lower() for _, _, m in said.values())
+        what = f"hung (a collective waited {timeout:.0f} s)" if timed_out else \
+            "died without an error (killed or crashed)"
+        return RunFailed(f"tensor-parallel rank {silent[0]} of {tp} {what}; the other ranks were stopped; {kept}")
+    if said:
+        rank = min(said)
+        kind, _, message = said[rank]
+        return RunFailed(f"tensor-parallel rank {rank}: {kind}: {message}; {kept}")
+    rank, failure = min(failures.items())
+    return RunFailed(f"tensor-parallel rank {rank} of {tp} failed (exit code {failure.exitcode}); {kept}")

@@ -3,7 +3,9 @@ writes nccl-tests-style points; a rank killed mid-run ends the run in one line, 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,26 +77,55 @@ def _workers(pid: int) -> list[int]:
     return out
 
 
-@pytest.mark.slow
-def test_killed_rank_ends_the_run_in_one_line_keeping_points(tmp_path):
-    proc = subprocess.Popen(_probe(tmp_path, "step"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _start_and_wait_for_points(out: Path, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
+    """`probe --tp 2 --suite step` started, once its first group of points is on disk."""
+    proc = subprocess.Popen(_probe(out, "step"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
     deadline = time.monotonic() + 300
-    raw = None
-    while time.monotonic() < deadline:  # wait for the first group of points on disk
-        found = list(tmp_path.glob("*/tiny-tp2/raw.jsonl"))
+    while time.monotonic() < deadline:
+        found = list(out.glob("*/tiny-tp2/raw.jsonl"))
         if found and len(found[0].read_text().splitlines()) > 1:
-            raw = found[0]
-            break
+            return proc, found[0]
         assert proc.poll() is None, proc.stderr.read().decode()
         time.sleep(0.1)
-    assert raw is not None, "no point was written in time"
+    proc.kill()
+    raise AssertionError("no point was written in time")
+
+
+@pytest.mark.slow
+def test_killed_rank_ends_the_run_in_one_line_keeping_points(tmp_path):
+    proc, raw = _start_and_wait_for_points(tmp_path)
     workers = _workers(proc.pid)
     assert len(workers) == 2, workers
     os.kill(workers[1], signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err.decode()
     last = err.decode().strip().splitlines()[-1]
-    assert "died (signal SIGKILL)" in last and "finished points are kept" in last, last
+    # the agent saw the kill, or rank 0 saw its peer go first: either way the dead rank is named
+    assert re.search(r"rank \d of 2 died (\(signal SIGKILL\)|without an error)", last), last
+    assert "finished points are kept" in last, last
     assert "Traceback" not in err.decode()
     _, kept = read_raw(raw)
     assert kept and all(p.probe == "step" for p in kept)
+
+
+@pytest.mark.slow
+def test_hung_rank_ends_the_run_within_the_timeout(tmp_path):
+    proc, raw = _start_and_wait_for_points(tmp_path, {"PHASECAL_TP_TIMEOUT_S": "5"})
+    workers = _workers(proc.pid)
+    os.kill(workers[0], signal.SIGSTOP)  # alive but stuck: only the collectives' timeout can tell
+    try:
+        _, err = proc.communicate(timeout=150)
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    assert proc.returncode == 1, err.decode()
+    last = err.decode().strip().splitlines()[-1]
+    assert re.search(r"rank \d of 2 (hung \(a collective waited 5 s\)|died)", last), last
+    assert read_raw(raw)[1]
+
+
+def test_bad_hang_timeout_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHASECAL_TP_TIMEOUT_S", "soon")
+    assert_refused(phasecal("probe", "--tp", "2", "--device", "cpu", "--out", tmp_path), "PHASECAL_TP_TIMEOUT_S")
