@@ -12,6 +12,7 @@ from phasecal.atomic import atomic_file
 
 from .explain import crossover_lines, decision_lines, fit_interval_lines, mixed_heldout_line
 from .profile import Profile
+from .tp import tp_line
 
 
 def _ms(s: float | None) -> str:
@@ -40,6 +41,8 @@ def profile_tables(profile: Profile) -> list[Table]:
     if profile.graph_step_model:
         cv = (profile.derived.graph_fit or {}).get("cv_mape")
         head.add_row("graph step model", f"{profile.graph_step_model.family} (k-fold MAPE {_pct(cv)})")
+    if profile.derived.tensor_parallel:
+        head.add_row("tensor parallel", tp_line(profile.derived.tensor_parallel))
 
     excl = Table(title="exclusive steps: T_p = α_p + β_p·n_p, T_d = α_d + β_d·n_d")
     for col in ("mode", "α_p", "β_p / token", "α_d", "β_d / token"):

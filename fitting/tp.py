@@ -82,3 +82,16 @@ def tp_summary(header: RunHeader, points: Sequence[PointRecord], family: str, k:
         except ValueError as e:
             out["composed"] = {"note": f"not scored: {e}"}
     return out
+
+
+def tp_line(tp: dict) -> str:
+    """One line for `phasecal show`: degree and interconnect, the comm term beside the probe, the composed MAPE."""
+    def coef(d: dict | None) -> str:
+        if not d or "s_per_byte" not in d:
+            return (d or {}).get("note", "not measured")
+        return f"{d['latency_s'] * 1e6:.1f} us + {d['s_per_byte'] * 1e12:.2f} ps/byte per all-reduce"
+
+    composed = tp.get("composed") or {}
+    mape_text = f"{composed['cv_mape']:.1f}%" if "cv_mape" in composed else composed.get("note", "not scored")
+    return (f"{tp['degree']} ranks, {tp.get('interconnect')}; comm term in steps: {coef(tp.get('comm_term'))}; "
+            f"all-reduce probe: {coef(tp.get('allreduce_probe'))}; compute + probe comm k-fold MAPE {mape_text}")

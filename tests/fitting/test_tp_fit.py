@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phasecal.fitting.tp import tp_summary
+from phasecal.fitting.tp import tp_line, tp_summary
 from phasecal.point_params import AllreduceParams, AllreduceRates, StepParams
 from phasecal.records import PointRecord, RunHeader
 
@@ -56,3 +56,9 @@ def test_one_device_run_has_no_tp_block():
 def test_steps_without_comm_time_say_so():
     points = [p for p in _points(np.random.default_rng(1)) if p.probe == "allreduce"]
     assert "not split" in tp_summary(_header(), points, "extended_linear")["comm_term"]["note"]
+
+
+def test_show_line_puts_the_comm_term_beside_the_probe():
+    line = tp_line(tp_summary(_header(), _points(np.random.default_rng(3)), "extended_linear"))
+    assert line.startswith("2 ranks, test; comm term in steps: ") and "all-reduce probe: " in line
+    assert "ps/byte per all-reduce" in line and "k-fold MAPE" in line
