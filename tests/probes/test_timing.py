@@ -139,7 +139,9 @@ def test_gpu_events_and_hold_measure_a_kernel():
 
 
 def test_interleaved_sampling_keeps_each_callables_samples_apart():
-    rule = StopRule(min_samples=10, max_time_s=0.1, warmup_iters=1, warmup_s=0.0)
+    # target_spread 0: neither callable can converge after its first round (a steady sleep on a quiet
+    # machine did), so both sample to the time cap and the rounds must alternate
+    rule = StopRule(min_samples=10, target_spread=0.0, max_time_s=0.1, warmup_iters=1, warmup_s=0.0)
     order = []
 
     def sleeper(tag, s):
