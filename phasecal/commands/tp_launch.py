@@ -78,7 +78,8 @@ def run_ranks(config, tp: int) -> Path:
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
                           monitor_interval=MONITOR_S, start_method="spawn")
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its failure tables: ours is one line
-    kept = f"finished points are kept under {config.out_dir}; rerun the same command to finish"
+    kept = (f"finished points are kept under {config.out_dir}; rerun the same command (with --resume for probe) "
+            "to finish")
     with tempfile.TemporaryDirectory(prefix="phasecal-tp-") as errors:
         try:
             results = elastic_launch(launch, worker)(dataclasses.replace(config, device=kind), kind, timeout,
