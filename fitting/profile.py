@@ -188,7 +188,8 @@ def _derived(data: dict, where: str) -> Derived:
     try:
         return Derived.from_dict(data.get("derived") or {})
     except (KeyError, TypeError, ValueError, IndexError) as e:
-        _fail(where, "derived", f"is malformed ({type(e).__name__}: {e}): refit with `phasecal fit`")
+        detail = str(e).replace("\r", "\\r").replace("\n", "\\n")  # a key may hold line breaks: one line
+        _fail(where, "derived", f"is malformed ({type(e).__name__}: {detail}): refit with `phasecal fit`")
 
 
 def _fail(where: str, field_path: str, msg: str):
