@@ -14,18 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
 from phasecal.atomic import write_atomic
 from phasecal.fitting.profile import load_profile
+from phasecal.probes.fingerprint import cpu_model_name
 from phasecal.scheduler.executed import ExecutedExecutor
 from phasecal.scheduler.fair import FairBatching, held_out_error
 from phasecal.scheduler.metrics import SLO, summarize
 from phasecal.scheduler.simulator import SimulatedExecutor, run_engine
 from phasecal.scheduler.state import EngineConfig
-from phasecal.scheduler.workloads import workload_from_spec
+from phasecal.scheduler.workload_spec import workload_from_spec
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fair_vs_mb import tpot_attainment  # noqa: E402
@@ -87,22 +87,11 @@ def main() -> None:
                      "held_out_mape_pct": None if err is None else err * 100, "config": vars(cfg),
                      "cases": [one_case(profile, spec, slo, args.requests, cfg) for spec, slo in CASES]})
     doc = {"what": "fair executed on the CPU (tiny model) against its plan and its simulation",
-           "machine": {"processor": _cpu_model(), "cpu_count": os.cpu_count(),
+           "machine": {"processor": cpu_model_name(), "cpu_count": os.cpu_count(),
                        "note": "2-core VM shared with other jobs; load averages recorded per case"},
            "command": " ".join(["python", *sys.argv]), "runs": runs}
     write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
     print(f"wrote {args.out}")
-
-
-def _cpu_model() -> str:
-    """The CPU's model name (Linux), else what platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
