@@ -47,7 +47,7 @@ class Ctx:
     work: Path
     dry_run: bool
     model: str
-    has_gpu: bool = False
+    gpus: int = 0  # CUDA devices torch sees (0 in a dry run)
 
     @property
     def site(self) -> Path:
@@ -66,13 +66,13 @@ class Ctx:
 
 @dataclass(frozen=True)
 class Stage:
-    """A stage: its limits (on the GPU, in a dry run) and its command; gpu_only stages never run on a CPU."""
+    """A stage: its limits (on the GPU, in a dry run), its command, and the GPUs it needs (0: runs in a dry run too)."""
 
     name: str
     limit_s: float
     dry_limit_s: float
     command: Callable[[Ctx, float], list[str]]  # (context, this run's limit in s) -> argv
-    gpu_only: bool = False
+    gpus: int = 0
     pytest: bool = False
 
 
@@ -98,8 +98,11 @@ STAGES = [
                                                            _step_budget_min(c, lim))),
     Stage("bench", 180, 0, lambda c, lim: [c.python, str(CHECKOUT / "benchmarks" / "bench_kernels.py"),
                                            str(c.work / "bench_kernels.json"), "--quick", "--model", c.model],
-          gpu_only=True),
+          gpus=1),
     Stage("run_quick", 150, 20, lambda c, lim: c.phasecal("run", "--quick", "--out", str(c.work / "results"))),
+    # tensor parallel over NCCL: only where two GPUs are lent (results in results/<device>/<model>-tp2/)
+    Stage("tp_quick", 150, 0, lambda c, lim: c.phasecal("run", "--tp", "2", "--quick", "--out",
+                                                        str(c.work / "results")), gpus=2),
     Stage("full_run", float("inf"), float("inf"), lambda c, lim: c.phasecal("run", "--out", str(c.work / "full"))),
 ]
 
@@ -187,7 +190,7 @@ def run_stage(stage: Stage, ctx: Ctx, limit_s: float, log: Path, env: dict) -> S
         result = pytest_outcome(result, log_section(log, stage.name))
     if stage.name == "env" and (ctx.work / "env.json").is_file():
         result.details["env"] = json.loads((ctx.work / "env.json").read_text())
-        ctx.has_gpu = bool(result.details["env"].get("cuda_available")) and not ctx.dry_run
+        ctx.gpus = 0 if ctx.dry_run else int(result.details["env"].get("gpu_count") or 0)
         problems = result.details["env"].get("problems") or []
         result.note = "; ".join(problems) if problems else result.details["env"]["origin"]["phasecal"]
     return result
@@ -209,8 +212,9 @@ def run_check(ctx: Ctx, wheel: Path | None, deadline_s: float) -> list[StageResu
     for stage in STAGES:
         left = deadline_s - (time.monotonic() - start) - grace
         limit = min(stage.dry_limit_s if ctx.dry_run else stage.limit_s, left)
-        if stage.gpu_only and not ctx.has_gpu:
-            result = StageResult(stage.name, "skipped", note="skipped: no GPU")
+        if ctx.gpus < stage.gpus:
+            result = StageResult(stage.name, "skipped", note="skipped: no GPU" if not ctx.gpus else
+                                 f"skipped: needs {stage.gpus} GPUs, {ctx.gpus} visible")
         elif left < 5:
             result = StageResult(stage.name, "skipped", note="skipped: no time left before the deadline")
         else:
@@ -218,7 +222,7 @@ def run_check(ctx: Ctx, wheel: Path | None, deadline_s: float) -> list[StageResu
         bring_back(ctx)
         record.add(result)
         _print(result, start)
-        if stage.name == "env" and not ctx.dry_run and not ctx.has_gpu:
+        if stage.name == "env" and not ctx.dry_run and not ctx.gpus:
             print("no CUDA GPU visible to torch: nothing more to check here (use --dry-run on a CPU)")
             break
     record.write(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), seconds=time.monotonic() - start)

@@ -110,7 +110,8 @@ def main(argv: list[str]) -> int:
     site, out, dry_run = Path(argv[0]), Path(argv[1]), "--dry-run" in argv[2:]
     import torch
 
-    report = {"origin": module_origins(site), "versions": versions(), "cuda_available": torch.cuda.is_available()}
+    report = {"origin": module_origins(site), "versions": versions(), "cuda_available": torch.cuda.is_available(),
+              "gpu_count": torch.cuda.device_count()}
     report["gpu"] = gpu_checks() if torch.cuda.is_available() else None
     report["problems"] = problems(report, dry_run)
     out.write_text(json.dumps(report, indent=1, default=str) + "\n")

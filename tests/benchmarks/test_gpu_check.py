@@ -129,3 +129,21 @@ def test_a_wheel_of_other_sources_is_noticed(tmp_path):
         zf.writestr("phasecal/kernels/models.json", b"{}")  # data files are not compared
         zf.writestr("phasecal/probes/timing.py", b"# another version\n")
     assert gpu_check.files_unlike_checkout(wheel) == ["phasecal/probes/timing.py"]
+
+
+def test_a_stage_needing_more_gpus_than_visible_is_skipped_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(gpu_check, "STAGES", [
+        gpu_check.Stage("one_gpu", 20, 20, lambda ctx, lim: _py("print('ran')"), gpus=1),
+        gpu_check.Stage("two_gpus", 20, 20, lambda ctx, lim: _py("print('ran')"), gpus=2),
+    ])
+    ctx = gpu_check.Ctx(python=PY, out=tmp_path / "out", work=tmp_path / "work", dry_run=False, model="tiny", gpus=1)
+    ctx.out.mkdir()
+    stages = gpu_check.run_check(ctx, None, deadline_s=60)
+    assert [(s.name, s.status) for s in stages] == [("install", "pass"), ("one_gpu", "pass"), ("two_gpus", "skipped")]
+    assert stages[-1].note == "skipped: needs 2 GPUs, 1 visible"
+
+
+def test_the_tensor_parallel_stage_needs_two_gpus(tmp_path):
+    tp = next(s for s in gpu_check.STAGES if s.name == "tp_quick")
+    ctx = gpu_check.Ctx(python=PY, out=tmp_path, work=tmp_path, dry_run=False, model="Qwen3-8B")
+    assert tp.gpus == 2 and "--tp" in tp.command(ctx, 150)
