@@ -22,12 +22,18 @@ LOCK_NAME = ".phasecal.lock"
 _held: dict[Path, int] = {}  # folder -> how many times this process entered it (re-entrant)
 
 
-def _holder(fd: int) -> str:
-    try:
-        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-        return f"pid {info['pid']}: {info['command']}"
-    except (ValueError, KeyError, TypeError, OSError):
-        return "a process that has not yet said who it is"
+def _holder(fd: int, wait_s: float = 1.0) -> str:
+    """Who holds the lock. A holder writes its pid just after it locks, so a reader that lands in
+    between waits a moment for it instead of naming no one (two runs started together did)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+            return f"pid {info['pid']}: {info['command']}"
+        except (ValueError, KeyError, TypeError, OSError):
+            if time.monotonic() >= deadline:
+                return "a process that has not yet said who it is"
+            time.sleep(0.01)
 
 
 @contextlib.contextmanager

@@ -37,3 +37,25 @@ def test_the_lock_is_reentrant_in_one_process_and_released_after(tmp_path):
     with hold_result_folder(tmp_path):
         pass
     assert time.monotonic() - t0 < 1
+
+
+# locks first and says who it is 0.3 s later: the gap in which two runs started together used to meet
+LATE = ("import fcntl, json, os, sys, time\n"
+        "fd = os.open(os.path.join(sys.argv[1], '.phasecal.lock'), os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(0.3)\n"
+        "os.pwrite(fd, json.dumps({'pid': os.getpid(), 'command': 'late'}).encode(), 0)\n"
+        "time.sleep(60)\n")
+
+
+def test_a_holder_that_has_locked_but_not_yet_written_its_pid_is_still_named(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", LATE, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(ValueError, match=f"in use by another phasecal \\(pid {proc.pid}: late\\)"):
+            with hold_result_folder(tmp_path):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
