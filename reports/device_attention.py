@@ -6,7 +6,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from .data import DeviceResults, Results, load_reference_json, reference_source, unique
-from .device_common import PEAKS_SOURCE, peaks_of
+from .device_common import PEAKS_SOURCE, datasheet_line, label_axes
 from .devices import headline_numbers
 from .probe_points import attention_points
 from .provenance import provenance
@@ -49,7 +49,6 @@ def attention_rates(results: Results) -> Figure:
         pts = attention_points(d)
         if pts:
             sources += d.sources("attention")
-        peaks = peaks_of(d)
         for ax, kind in zip(axes[3 * row: 3 * row + 3], ("decode", "prefill", "mixed"), strict=True):
             mine = [p for p in pts if p.kind == kind]
             if not mine:
@@ -67,22 +66,14 @@ def attention_rates(results: Results) -> Figure:
             plateau = headline[d.label]["bandwidth_tb_s"]
             if kind == "decode" and plateau:
                 ax.axhline(plateau, color="0.4", ls="--", lw=1, label=f"bandwidth plateau, this run ({plateau:.3g})")
-            peak = peaks and peaks.get("hbm_tb_s" if kind == "decode" else "bf16_dense_tflops")
-            if peak:
-                used_peaks = True
-                unit = "TB/s" if kind == "decode" else "TFLOP/s bf16 dense"
-                ax.axhline(peak, color="black", ls=":", lw=1.2,
-                           label=ref_label(f"{peaks['id']} datasheet {peak:g} {unit}"))
+            used_peaks |= datasheet_line(ax, d, "hbm_tb_s", "TB/s") if kind == "decode" else \
+                datasheet_line(ax, d, "bf16_dense_tflops", "TFLOP/s bf16 dense")
             if paper:
                 px, py = zip(*paper[kind], strict=True)
                 ax.plot(px, py, "s--", ms=5, lw=0.8, **REF_STYLE,
                         label=ref_label(f"paper: {paper['kernel'].split(',')[0]}, {paper['gpu']}"))
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("KV context per sequence (tokens)" if kind == "decode" else "prompt tokens (causal)")
-            ax.set_ylabel("KV read (TB/s)" if kind == "decode" else "TFLOP/s")
-            ax.set_title(f"{d.label}\n{kind} attention", fontsize=9.5)
-            ax.grid(True, which="both", alpha=0.25)
+            label_axes(ax, "KV context per sequence (tokens)" if kind == "decode" else "prompt tokens (causal)",
+                       "KV read (TB/s)" if kind == "decode" else "TFLOP/s", f"{d.label}\n{kind} attention", ylog=True)
             legend(ax, fontsize=6.5)
     if used_peaks:
         sources.append(PEAKS_SOURCE)

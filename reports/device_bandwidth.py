@@ -5,10 +5,10 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from .data import DeviceResults, Results, unique
-from .device_common import MIB, PEAKS_SOURCE, missing_note, peaks_of
+from .device_common import MIB, PEAKS_SOURCE, datasheet_line, label_axes, missing_note
 from .probe_points import bandwidth_points
 from .provenance import provenance
-from .style import finish, legend, note, panel_grid, ref_label
+from .style import finish, legend, note, panel_grid
 
 KERNEL_COLORS = {"copy": "C0", "scale": "C1", "add": "C2", "triad": "C3", "read": "C4", "write": "C5"}
 
@@ -56,16 +56,8 @@ def bandwidth_sweep(results: Results) -> Figure:
             ax.plot([], [], "k-", lw=1, label="hot cache")
             ax.plot([], [], "k--", lw=1, alpha=0.7, label="cold (flushed)")
             _cache_lines(ax, d)
-            peaks = peaks_of(d)
-            if peaks and peaks.get("hbm_tb_s"):
-                used_peaks = True
-                ax.axhline(peaks["hbm_tb_s"], color="black", ls=":", lw=1.2,
-                           label=ref_label(f"{peaks['id']} datasheet {peaks['hbm_tb_s']:g} TB/s"))
-            ax.set_xscale("log")
-            ax.set_xlabel("working set (MiB)")
-            ax.set_ylabel("attained bandwidth (TB/s)")
-            ax.set_title(f"{d.label}\n{impl}", fontsize=9.5)
-            ax.grid(True, which="both", alpha=0.25)
+            used_peaks |= datasheet_line(ax, d, "hbm_tb_s", "TB/s")
+            label_axes(ax, "working set (MiB)", "attained bandwidth (TB/s)", f"{d.label}\n{impl}")
             legend(ax, ncol=2, fontsize=7)
     if used_peaks:
         sources.append(PEAKS_SOURCE)

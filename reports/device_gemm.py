@@ -5,10 +5,10 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from .data import Results, unique
-from .device_common import PEAKS_SOURCE, missing_note, peaks_of
+from .device_common import PEAKS_SOURCE, datasheet_line, label_axes, missing_note
 from .probe_points import gemm_points
 from .provenance import provenance
-from .style import finish, legend, note, panel_grid, ref_label
+from .style import finish, legend, note, panel_grid
 
 IMPL_STYLES = {"torch": "-", "triton": "--", "cupy": "-."}
 
@@ -33,17 +33,9 @@ def gemm_rates(results: Results) -> Figure:
                 series = sorted((p for p in pts if p.shape == shape and p.impl == impl), key=lambda p: p.m)
                 ax.plot([p.m for p in series], [p.tflops for p in series], IMPL_STYLES.get(impl, "-."),
                         marker="o", ms=3, lw=1, color=f"C{i % 10}", label=f"{shape} ({impl})")
-        peaks = peaks_of(d)
-        if peaks and peaks.get("bf16_dense_tflops"):
-            used_peaks = True
-            ax.axhline(peaks["bf16_dense_tflops"], color="black", ls="--", lw=1,
-                       label=ref_label(f"{peaks['id']} datasheet bf16 dense {peaks['bf16_dense_tflops']:g} TFLOP/s"))
-        ax.set_xscale("log")
-        ax.set_xlabel("M = tokens in the step")
-        ax.set_ylabel("TFLOP/s")
+        used_peaks |= datasheet_line(ax, d, "bf16_dense_tflops", "TFLOP/s bf16 dense")
         dtypes = ", ".join(unique(p.dtype for p in pts if p.dtype))
-        ax.set_title(f"{d.label}" + (f"\n{dtypes}" if dtypes else ""), fontsize=9.5)
-        ax.grid(True, which="both", alpha=0.25)
+        label_axes(ax, "M = tokens in the step", "TFLOP/s", f"{d.label}" + (f"\n{dtypes}" if dtypes else ""))
         legend(ax, fontsize=7)
     if used_peaks:
         sources.append(PEAKS_SOURCE)
