@@ -2,7 +2,8 @@
 
 One resample draws, for every measured point, its timing samples with replacement and takes their median
 again; everything the profile derives is then refitted on those medians: the exclusive α/β, β_MB(r) and
-the chosen step model (a roofline keeps the knee of the full fit, so each refit is one least squares).
+the chosen step model (a roofline keeps the knee of the full fit, so each refit is one least squares; a KV
+spill term keeps its K, which the header gives, not the data).
 Percentile intervals of the refits bound the profile's numbers; `decide` pushes each refit through the
 EB threshold math of a workload to bound θ₀, θ*, k̂, N̂* and Δ(N), and calls the decision.
 """
@@ -45,10 +46,11 @@ def resampled_steps(steps: Sequence[MeasuredStep], rng: np.random.Generator) -> 
 
 def _refit_model(model: StepModel, steps: Sequence[MeasuredStep]) -> dict[str, float]:
     feats, y = [s.features for s in steps], np.array([s.time_s for s in steps])
+    kv_cache_tokens = model.params.get("kv_cache_tokens")  # K is physics from the header: kept, not refitted
     if model.family in LINEAR_FORMS:
-        return fit_linear(model.family, feats, y).params
+        return fit_linear(model.family, feats, y, kv_cache_tokens).params
     if model.family == "roofline":
-        return fit_roofline_at(feats, y, model.params["knee_tokens"])[0]
+        return fit_roofline_at(feats, y, model.params["knee_tokens"], kv_cache_tokens)[0]
     raise ValueError(f"no bootstrap refit for step-model family {model.family!r}")
 
 

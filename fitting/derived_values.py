@@ -84,6 +84,7 @@ class Derived:
     marginal_cost: dict[str, float] = field(default_factory=dict)
     mixed_heldout: dict | None = None  # the chosen family on mixed steps, each decode share left out in turn
     ridge_point: dict | None = None
+    kv_spill: dict | None = None  # K of the KV spill term and the cache, weight and KV sizes it comes from, or why none
     kv_capacity_tokens: int | None = None
     crossover: CrossoverReport | None = None
     uncertainty: Uncertainty | None = None

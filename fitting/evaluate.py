@@ -27,14 +27,15 @@ def mape(predicted: np.ndarray, measured: np.ndarray) -> float:
 
 
 def kfold_predictions(name: str, feats: Sequence[StepFeatures], y: np.ndarray, k: int = 5,
-                      seed: int = 0) -> np.ndarray:
-    """Each step's time predicted by family `name` fitted on the folds that do not hold it."""
-    y = check_data(name, feats, y)
+                      seed: int = 0, kv_cache_tokens: float | None = None) -> np.ndarray:
+    """Each step's time predicted by family `name` fitted on the folds that do not hold it (`kv_cache_tokens`:
+    K of the KV spill term, as for `fit_family`)."""
+    y = check_data(name, feats, y, kv_cache_tokens)
     if k < 2:
         raise ValueError(f"k-fold needs k >= 2 folds, got {k}")
     held = np.empty_like(y)
     for train, test in KFold(n_splits=min(k, len(y)), shuffle=True, random_state=seed).split(y):
-        fitted = fit_family(name, [feats[i] for i in train], y[train])
+        fitted = fit_family(name, [feats[i] for i in train], y[train], kv_cache_tokens)
         held[test] = fitted.predict([feats[i] for i in test])
     return held
 
@@ -57,29 +58,31 @@ def extrapolation_split(feats: Sequence[StepFeatures], fraction: float = 0.8,
     return np.flatnonzero(tokens <= cut), np.flatnonzero(tokens > cut)
 
 
-def extrapolation_mape(name: str, feats: Sequence[StepFeatures], y: np.ndarray, fraction: float = 0.8) -> float:
+def extrapolation_mape(name: str, feats: Sequence[StepFeatures], y: np.ndarray, fraction: float = 0.8,
+                       kv_cache_tokens: float | None = None) -> float:
     """MAPE on the largest steps of family `name` fitted on the smallest ones; ValueError if it cannot be done."""
-    y = check_data(name, feats, y)
+    y = check_data(name, feats, y, kv_cache_tokens)
     train, test = extrapolation_split(feats, fraction)
     if test.size == 0:
         raise ValueError("extrapolation needs at least two distinct token counts among the steps")
-    fitted = fit_family(name, [feats[i] for i in train], y[train])
+    fitted = fit_family(name, [feats[i] for i in train], y[train], kv_cache_tokens)
     return mape(fitted.predict([feats[i] for i in test]), y[test])
 
 
 def leave_group_out(name: str, feats: Sequence[StepFeatures], y: np.ndarray,
-                    groups: Sequence[float | None]) -> dict[float, float]:
+                    groups: Sequence[float | None], kv_cache_tokens: float | None = None) -> dict[float, float]:
     """MAPE of each group's steps predicted by family `name` fitted on every step outside that group.
 
     `groups` labels each step (None: never held out), e.g. the decode share of each mixed step. A group
     whose removal leaves too few points for the family is left out of the result.
     """
-    y = check_data(name, feats, y)
+    y = check_data(name, feats, y, kv_cache_tokens)
     out = {}
     for g in sorted({g for g in groups if g is not None}):
         test = np.array([x == g for x in groups])
         try:
-            fitted = fit_family(name, [f for f, t in zip(feats, test, strict=True) if not t], y[~test])
+            fitted = fit_family(name, [f for f, t in zip(feats, test, strict=True) if not t], y[~test],
+                                kv_cache_tokens)
         except ValueError:
             continue
         out[g] = mape(fitted.predict([f for f, t in zip(feats, test, strict=True) if t]), y[test])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .crossover import CrossoverReport
 from .derived_values import Interval, Uncertainty, WorkloadDecision
+from .profile import StepModel
 from .thresholds import fit_is_poor
 
 
@@ -29,6 +30,18 @@ def mixed_heldout_line(heldout: dict | None) -> str:
         return "mixed steps, one decode share left out: no mixed shares strictly between 0 and 1 measured"
     shares = ", ".join(f"r = {r} {v:.1f}%" for r, v in heldout["by_share"].items())
     return f"mixed steps, one decode share left out ({heldout['family']}): {shares}; mean {heldout['mean']:.1f}%"
+
+
+def kv_spill_line(spill: dict | None, model: StepModel | None) -> str:
+    """Where decode KV spills out of the last-level cache (K, from the header) and what the step model charges
+    past it."""
+    if not spill:
+        return "KV spill term: none (fitted before phasecal derived one)"
+    cost = ""
+    if model is not None and "t_kv_spill" in model.params:
+        cost = (f"; the {model.family} step model charges t_kv_spill {model.params['t_kv_spill'] * 1e9:.3g} ns per "
+                f"decode KV token beyond it")
+    return f"KV spill term: {spill.get('note', '')}{cost}"
 
 
 def fit_interval_lines(unc: Uncertainty | None) -> list[str]:

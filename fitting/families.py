@@ -50,6 +50,9 @@ LINEAR_FORMS = {
     "mixed_linear": LinearForm("mixed_linear", {**EXTENDED_COLUMNS, "mix": "mix"}, signed=("mix", "solo")),
 }
 ROOFLINE_COLUMNS = {c: c for c in ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq", "solo")}
+# Families that take the KV spill term t_kv_spill * max(s_d - K, 0) where the header gives K (kv_spill.py);
+# phase_affine stays the paper's form.
+SPILL_FAMILIES = ("extended_linear", "mixed_linear", "roofline")
 FAMILIES = tuple(REGISTRY)  # the registry's names, in scoring order (predict.FAMILIES)
 FAMILY_DOCS = {name: f.doc for name, f in REGISTRY.items()}
 assert set(LINEAR_FORMS) | {"roofline", "gradient_boosting"} == set(FAMILIES), "a registered family has no fitter"
@@ -68,8 +71,8 @@ class FittedFamily:
         return self.name in PARAMETRIC
 
 
-def design_columns(feats: Sequence[StepFeatures]) -> dict[str, np.ndarray]:
-    """Every column a family may use, one entry per step."""
+def design_columns(feats: Sequence[StepFeatures], kv_cache_tokens: float | None = None) -> dict[str, np.ndarray]:
+    """Every column a family may use, one entry per step; `kv_spill` = max(s_d − K, 0) where K is given."""
     raw = np.array([f.vector() for f in feats], dtype=float).reshape(len(feats), len(FEATURE_NAMES))
     cols = {name: raw[:, i] for i, name in enumerate(FEATURE_NAMES)}
     n_p, n_d = cols["n_p"], cols["n_d"]
@@ -79,19 +82,30 @@ def design_columns(feats: Sequence[StepFeatures]) -> dict[str, np.ndarray]:
     total = n_p + n_d
     cols["mix"] = np.divide(n_p * n_d, total, out=np.zeros_like(total), where=total > 0)
     cols["solo"] = (total == 1).astype(float)
+    if kv_cache_tokens is not None:
+        cols["kv_spill"] = np.maximum(cols["s_d"] - kv_cache_tokens, 0.0)
     return cols
 
 
-def n_coefficients(name: str) -> int:
-    """How many numbers a family fits (the knee counts for the roofline)."""
+def spill_params(values: dict[str, float], coef: float, kv_cache_tokens: float | None) -> dict[str, float]:
+    """`values` with the KV spill term (its coefficient and K) where the fit had one (kv_spill.py)."""
+    if kv_cache_tokens is None:
+        return values
+    return values | {"t_kv_spill": float(coef), "kv_cache_tokens": float(kv_cache_tokens)}
+
+
+def n_coefficients(name: str, kv_cache_tokens: float | None = None) -> int:
+    """How many numbers a family fits (the knee counts for the roofline; the KV spill term where K is given)."""
+    spill = int(kv_cache_tokens is not None and name in SPILL_FAMILIES)
     if name in LINEAR_FORMS:
-        return len(LINEAR_FORMS[name].columns) + len(LINEAR_FORMS[name].signed)
+        return len(LINEAR_FORMS[name].columns) + len(LINEAR_FORMS[name].signed) + spill
     if name == "roofline":
-        return len(ROOFLINE_COLUMNS) + 2
+        return len(ROOFLINE_COLUMNS) + 2 + spill
     return 9  # gradient boosting: not coefficients, but fewer points than this teach trees nothing
 
 
-def check_data(name: str, feats: Sequence[StepFeatures], y: np.ndarray) -> np.ndarray:
+def check_data(name: str, feats: Sequence[StepFeatures], y: np.ndarray,
+               kv_cache_tokens: float | None = None) -> np.ndarray:
     """Validate step times and the point count for family `name`; the times as a float array."""
     if name not in FAMILIES:
         raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
@@ -102,7 +116,7 @@ def check_data(name: str, feats: Sequence[StepFeatures], y: np.ndarray) -> np.nd
     if bad.size:
         raise ValueError(f"step times must be positive finite seconds; step {bad[0]} has {y[bad[0]]!r} "
                          f"({bad.size} such): drop or re-measure those points")
-    needed = n_coefficients(name) + 1
+    needed = n_coefficients(name, kv_cache_tokens) + 1
     if len(y) < needed:
         raise ValueError(f"family {name!r} fits {needed - 1} coefficients and needs at least {needed} "
                          f"step points; got {len(y)}: measure a larger grid")
@@ -130,12 +144,21 @@ def _parametric_predictor(name: str, params: dict[str, float]) -> Predictor:
     return lambda feats: np.array([predict_step_time(model, f) for f in feats])
 
 
-def fit_linear(name: str, feats: Sequence[StepFeatures], y: np.ndarray) -> FittedFamily:
+def _spill_column(name: str, cols: dict[str, np.ndarray], kv_cache_tokens: float | None) -> list[np.ndarray]:
+    return [cols["kv_spill"]] if kv_cache_tokens is not None and name in SPILL_FAMILIES else []
+
+
+def fit_linear(name: str, feats: Sequence[StepFeatures], y: np.ndarray,
+               kv_cache_tokens: float | None = None) -> FittedFamily:
+    """A linear form by NNLS; with K, plus the KV spill column (a cost, kept >= 0)."""
     form = LINEAR_FORMS[name]
-    cols = design_columns(feats)
+    cols = design_columns(feats, kv_cache_tokens)
     params = list(form.columns)
-    coef, _ = nonneg_lstsq([cols[form.columns[p]] for p in params], [p in form.signed for p in params], y)
-    values = {p: float(c) for p, c in zip(params, coef, strict=True)}
+    extra = _spill_column(name, cols, kv_cache_tokens)
+    coef, _ = nonneg_lstsq([*(cols[form.columns[p]] for p in params), *extra],
+                           [p in form.signed for p in params] + [False] * len(extra), y)
+    values = {p: float(c) for p, c in zip(params, coef, strict=False)}
+    values = spill_params(values, coef[-1], kv_cache_tokens) if extra else values
     return FittedFamily(name, values, _parametric_predictor(name, values))
 
 
@@ -148,34 +171,40 @@ def roofline_knees(tokens: np.ndarray, n_grid: int = 48) -> np.ndarray:
     return np.unique(np.concatenate([[0.0], np.geomspace(lo, hi, n_grid), seen]))
 
 
-def fit_roofline_at(feats: Sequence[StepFeatures], y: np.ndarray, knee: float) -> tuple[dict[str, float], float]:
-    """The roofline family with its knee fixed (then linear): coefficients and relative SSE."""
-    cols = design_columns(feats)
+def fit_roofline_at(feats: Sequence[StepFeatures], y: np.ndarray, knee: float, kv_cache_tokens: float | None = None,
+                    cols: dict[str, np.ndarray] | None = None) -> tuple[dict[str, float], float]:
+    """The roofline family with its knee fixed (then linear): coefficients and relative SSE. `cols`: the
+    design columns of `feats` (with K's spill column), where the caller has them already."""
+    cols = design_columns(feats, kv_cache_tokens) if cols is None else cols
     tokens = cols["n_p"] + cols["n_d"]
     names = list(ROOFLINE_COLUMNS)
-    coef, sse = nonneg_lstsq([*(cols[c] for c in names), np.maximum(tokens, knee)],
-                             [c == "solo" for c in names] + [False], y)
-    values = {p: float(c) for p, c in zip(names, coef[:-1], strict=True)}
+    extra = _spill_column("roofline", cols, kv_cache_tokens)
+    coef, sse = nonneg_lstsq([*(cols[c] for c in names), *extra, np.maximum(tokens, knee)],
+                             [c == "solo" for c in names] + [False] * (len(extra) + 1), y)
+    values = {p: float(c) for p, c in zip(names, coef, strict=False)}
     values["t_token"] = float(coef[-1])
     values["knee_tokens"] = knee if values["t_token"] > 0 else 0.0
-    return values, sse
+    return (spill_params(values, coef[len(names)], kv_cache_tokens) if extra else values), sse
 
 
-def fit_roofline(feats: Sequence[StepFeatures], y: np.ndarray) -> FittedFamily:
+def fit_roofline(feats: Sequence[StepFeatures], y: np.ndarray, kv_cache_tokens: float | None = None) -> FittedFamily:
     """For a fixed knee the model is linear: search the knee over a grid of candidates, then refine it
     between the neighbours of the best candidate (bounded scalar minimisation of the relative error)."""
-    cols = design_columns(feats)
+    cols = design_columns(feats, kv_cache_tokens)
+
+    def sse_at(knee: float) -> float:
+        return fit_roofline_at(feats, y, knee, kv_cache_tokens, cols)[1]
+
     knees = roofline_knees(cols["n_p"] + cols["n_d"])
-    sse = np.array([fit_roofline_at(feats, y, k)[1] for k in knees])
+    sse = np.array([sse_at(k) for k in knees])
     i = int(np.argmin(sse))
     lo, hi = knees[max(i - 1, 0)], knees[min(i + 1, knees.size - 1)]
     knee = float(knees[i])
     if hi > lo:
-        best = minimize_scalar(lambda k: fit_roofline_at(feats, y, k)[1], bounds=(lo, hi), method="bounded",
-                               options={"xatol": 1e-3 * max(hi - lo, 1.0)})
+        best = minimize_scalar(sse_at, bounds=(lo, hi), method="bounded", options={"xatol": 1e-3 * max(hi - lo, 1.0)})
         if best.fun < sse[i]:
             knee = float(best.x)
-    values, _ = fit_roofline_at(feats, y, knee)
+    values, _ = fit_roofline_at(feats, y, knee, kv_cache_tokens, cols)
     return FittedFamily("roofline", values, _parametric_predictor("roofline", values))
 
 
@@ -192,13 +221,18 @@ def fit_gradient_boosting(feats: Sequence[StepFeatures], y: np.ndarray) -> Fitte
     return FittedFamily("gradient_boosting", {}, predict)
 
 
-def fit_family(name: str, feats: Sequence[StepFeatures], y: Sequence[float] | np.ndarray) -> FittedFamily:
-    """Fit family `name` to steps `feats` with measured times `y` (seconds); ValueError on bad or too few data."""
-    y = check_data(name, feats, y)
+def fit_family(name: str, feats: Sequence[StepFeatures], y: Sequence[float] | np.ndarray,
+               kv_cache_tokens: float | None = None) -> FittedFamily:
+    """Fit family `name` to steps `feats` with measured times `y` (seconds); ValueError on bad or too few data.
+
+    `kv_cache_tokens` (K, from `kv_spill.kv_spill_derivation`): the families of SPILL_FAMILIES add the term
+    t_kv_spill * max(s_d - K, 0); None fits them without it.
+    """
+    y = check_data(name, feats, y, kv_cache_tokens)
     if name in LINEAR_FORMS:
-        fitted = fit_linear(name, feats, y)
+        fitted = fit_linear(name, feats, y, kv_cache_tokens)
     elif name == "roofline":
-        fitted = fit_roofline(feats, y)
+        fitted = fit_roofline(feats, y, kv_cache_tokens)
     else:
         fitted = fit_gradient_boosting(feats, y)
     assert all(math.isfinite(v) for v in fitted.params.values()), fitted.params

@@ -25,6 +25,7 @@ from .derived_values import Derived
 from .evaluate import extrapolation_mape, extrapolation_split, kfold_predictions, leave_group_out, mape
 from .families import FAMILIES, FAMILY_DOCS, PARAMETRIC, FittedFamily, fit_family
 from .features import FEATURE_DOCS, step_features
+from .kv_spill import kv_spill_derivation
 from .profile import FamilyScore, Profile, StepModel
 from .tp import tp_summary
 
@@ -72,10 +73,12 @@ def read_steps(raw_paths: Sequence[Path]) -> tuple[RunHeader, list[MeasuredStep]
     return header, steps, sources
 
 
-def score_families(steps: Sequence[MeasuredStep], k: int = 5) -> tuple[list[FamilyScore], dict, dict]:
+def score_families(steps: Sequence[MeasuredStep], k: int = 5,
+                   kv_cache_tokens: float | None = None) -> tuple[list[FamilyScore], dict, dict]:
     """Each family's k-fold and extrapolation MAPE, its fit on all steps, and its held-out predictions.
 
     A family the data cannot support (too few points) is kept in the table with its reason and no score.
+    `kv_cache_tokens`: K of the KV spill term (kv_spill.py), None for none.
     """
     feats = [s.features for s in steps]
     y = np.array([s.time_s for s in steps])
@@ -84,15 +87,15 @@ def score_families(steps: Sequence[MeasuredStep], k: int = 5) -> tuple[list[Fami
     for name in FAMILIES:
         note = ""
         try:
-            fitted[name] = fit_family(name, feats, y)
-            heldout[name] = kfold_predictions(name, feats, y, k=k)
+            fitted[name] = fit_family(name, feats, y, kv_cache_tokens)
+            heldout[name] = kfold_predictions(name, feats, y, k=k, kv_cache_tokens=kv_cache_tokens)
             cv = mape(heldout[name], y)
         except ValueError as e:
             fitted.pop(name, None)
             scores.append(FamilyScore(name, None, None, len(y), name in PARAMETRIC, note=str(e)))
             continue
         try:
-            extrap = extrapolation_mape(name, feats, y)
+            extrap = extrapolation_mape(name, feats, y, kv_cache_tokens=kv_cache_tokens)
         except ValueError as e:
             extrap, note = None, f"no extrapolation score: {e}"
         scores.append(FamilyScore(name, cv, extrap, len(y), name in PARAMETRIC, fitted[name].params, note,
@@ -100,11 +103,12 @@ def score_families(steps: Sequence[MeasuredStep], k: int = 5) -> tuple[list[Fami
     return scores, fitted, heldout
 
 
-def mixed_share_heldout(name: str, steps: Sequence[MeasuredStep]) -> dict:
+def mixed_share_heldout(name: str, steps: Sequence[MeasuredStep], kv_cache_tokens: float | None = None) -> dict:
     """Family `name`'s MAPE on the mixed steps of each decode share 0 < r < 1, fitted without that share."""
     groups = [round(s.decode_share, 3) if s.grid == "mixed" and s.decode_share is not None
               and 0 < s.decode_share < 1 else None for s in steps]
-    by_share = leave_group_out(name, [s.features for s in steps], np.array([s.time_s for s in steps]), groups)
+    by_share = leave_group_out(name, [s.features for s in steps], np.array([s.time_s for s in steps]), groups,
+                               kv_cache_tokens)
     return {"family": name, "by_share": {f"{r:g}": v for r, v in by_share.items()},
             "mean": float(np.mean(list(by_share.values()))) if by_share else None}
 
@@ -133,7 +137,12 @@ def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str =
     if not eager:
         raise ValueError("every step point ran as a CUDA Graph: the step model needs eager steps too")
 
-    scores, fitted, heldout = score_families(eager, k)
+    model = dict(header.model) if header.model else {"name": "unknown"}
+    model.setdefault("name", "unknown")
+    dtype = model.get("dtype") or header.settings.get("dtype")
+    spill = kv_spill_derivation(header.device, model, dtype)
+    kv_tokens = spill["kv_cache_tokens"]
+    scores, fitted, heldout = score_families(eager, k, kv_tokens)
     ranked = [s for s in scores if s.parametric and s.cv_mape is not None]
     if not ranked:
         reasons = "; ".join(f"{s.name}: {s.note}" for s in scores if s.parametric)
@@ -144,16 +153,17 @@ def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str =
     costs, eager_info = exclusive_costs(eager, "eager steps")
     exclusive = {"eager": costs}
     derived = Derived(chosen_family=chosen, family_docs={n: FAMILY_DOCS[n] for n in FAMILIES},
-                      feature_docs=dict(FEATURE_DOCS), exclusive_fit={"eager": eager_info})
+                      feature_docs=dict(FEATURE_DOCS), exclusive_fit={"eager": eager_info}, kv_spill=spill)
     graph_model = graph_fit = None
     if graph:
         g_feats, g_times = [s.features for s in graph], np.array([s.time_s for s in graph])
         try:
             exclusive["graph"], derived.exclusive_fit["graph"] = exclusive_costs(graph, "graph steps", costs)
-            graph_fit = fit_family(chosen, g_feats, g_times)
+            graph_fit = fit_family(chosen, g_feats, g_times, kv_tokens)
             graph_model = StepModel(chosen, dict(graph_fit.params))
             derived.graph_fit = {"family": chosen, "points": len(graph),
-                                 "cv_mape": mape(kfold_predictions(chosen, g_feats, g_times, k=k), g_times)}
+                                 "cv_mape": mape(kfold_predictions(chosen, g_feats, g_times, k=k,
+                                                                   kv_cache_tokens=kv_tokens), g_times)}
         except ValueError as e:
             derived.graph_fit = {"note": f"graph steps not modelled: {e}"}
 
@@ -161,12 +171,9 @@ def fit_profile(raw_paths: list[Path], budget: int | None = None, command: str =
     if mixed is not None:
         derived.crossover = crossover_report(mixed, costs, "step slopes")
     derived.marginal_cost = marginal_costs(step_model, eager)
-    derived.mixed_heldout = mixed_share_heldout(chosen, eager)
+    derived.mixed_heldout = mixed_share_heldout(chosen, eager, kv_tokens)
     derived.uncertainty = bootstrap_fit(eager, step_model, budget, resamples=resamples)
     derived.tensor_parallel = tp_summary(header, [p for path in raw_paths for p in read_raw(path)[1]], chosen, k)
-    model = dict(header.model) if header.model else {"name": "unknown"}
-    model.setdefault("name", "unknown")
-    dtype = model.get("dtype") or header.settings.get("dtype")
     roofline = fitted["roofline"].params if "roofline" in fitted else None
     derived.ridge_point = ridge_point(header.device, dtype, roofline,
                                       [s.features.n_p + s.features.n_d for s in eager])

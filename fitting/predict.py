@@ -9,6 +9,11 @@ Families (their parameters are the keys of `StepModel.params`):
   bends the cost of a mixed step with its decode share r (it equals B*r*(1-r) at B = n_p + n_d tokens).
 - `roofline`: extended_linear without the n_p and n_d terms, plus the linear layers at their roofline,
   t_token * max(n_p + n_d, knee_tokens): weight reads bound them below the knee, arithmetic above it.
+
+extended_linear, mixed_linear and roofline may carry the KV spill term t_kv_spill * max(s_d - kv_cache_tokens, 0):
+decode KV beyond the K tokens the last-level cache holds beside the weights costs t_kv_spill more per token
+(fitting/kv_spill.py derives K from the device's cache, the model shape and dtype). A model without those two
+parameters has no such term.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ def phase_affine_time(costs: ExclusiveCosts, f: StepFeatures) -> float:
 
 def linear_time(params: dict[str, float], f: StepFeatures) -> float:
     """Intercept plus per-phase overheads (`has_p`, `has_d`) plus a coefficient per feature, plus `mix`, plus
-    `solo` on a one-token step (its linear layers run as matrix-vector products, a path of their own)."""
+    `solo` on a one-token step (its linear layers run as matrix-vector products, a path of their own), plus
+    the KV spill term past `kv_cache_tokens` decode KV tokens."""
     t = params.get("intercept", 0.0)
     if f.n_p + f.n_d == 1:
         t += params.get("solo", 0.0)
@@ -44,6 +50,9 @@ def linear_time(params: dict[str, float], f: StepFeatures) -> float:
             t += params.get("mix", 0.0) * f.n_p * f.n_d / (f.n_p + f.n_d)
     for name in FEATURE_NAMES:  # attribute reads: StepFeatures.vector() (astuple) costs more than the sum
         t += params.get(name, 0.0) * getattr(f, name)
+    spill = params.get("t_kv_spill", 0.0)
+    if spill and f.s_d > params["kv_cache_tokens"]:
+        t += spill * (f.s_d - params["kv_cache_tokens"])
     return t
 
 
@@ -71,11 +80,12 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("phase_affine", "the paper's baseline: T = alpha_p + beta_p*n_p (if prefill) + alpha_d + beta_d*n_d "
                            "(if decode)", _phase_affine),
     Family("extended_linear", "shared intercept + per-phase overheads + n_p, n_d, s_p (prefill attention), "
-                              "s_d (decode KV), n_seq", linear_time),
+                              "s_d (decode KV), n_seq [+ t_kv_spill*max(s_d - kv_cache_tokens, 0): decode KV "
+                              "beyond what the last-level cache holds beside the weights]", linear_time),
     Family("mixed_linear", "extended_linear + mix*n_p*n_d/(n_p+n_d): a mixed step's cost bent by its decode share",
            linear_time),
-    Family("roofline", "overheads + attention terms + linear layers at t_token*max(n_p+n_d, knee_tokens)",
-           roofline_time),
+    Family("roofline", "overheads + attention terms + linear layers at t_token*max(n_p+n_d, knee_tokens) "
+                       "[+ the KV spill term as in extended_linear]", roofline_time),
     Family("gradient_boosting", "nonparametric reference: gradient-boosted trees on log time (scores only, "
                                 "not stored)", None),
 )}
@@ -110,8 +120,9 @@ class StepCoefficients:
 
     Every parametric family is a special case of one form: `intercept` + `has_p` (if n_p > 0) + `has_d`
     (if n_d > 0) + a coefficient per feature + `mix`*n_p*n_d/(n_p+n_d) (mixed steps) + `t_token`*max(n_p+n_d,
-    `knee`). `time` evaluates it without building a StepFeatures or touching a dict (the dict lookups and
-    the dataclass of `profile_step_time` cost more than the arithmetic).
+    `knee`) + `t_kv_spill`*max(s_d - `kv_cache_tokens`, 0). `time` evaluates it without building a
+    StepFeatures or touching a dict (the dict lookups and the dataclass of `profile_step_time` cost more
+    than the arithmetic).
     """
 
     intercept: float = 0.0
@@ -126,6 +137,8 @@ class StepCoefficients:
     t_token: float = 0.0
     knee: float = 0.0
     solo: float = 0.0
+    t_kv_spill: float = 0.0
+    kv_cache_tokens: float = 0.0
 
     def time(self, n_p: float, n_d: float, s_p: float, s_d: float, n_seq: float) -> float:
         """Seconds for a step with these features (as `predict_step_time` gives for the same model)."""
@@ -142,6 +155,8 @@ class StepCoefficients:
         if self.t_token:
             tokens = n_p + n_d
             t += self.t_token * (tokens if tokens > self.knee else self.knee)
+        if self.t_kv_spill and s_d > self.kv_cache_tokens:
+            t += self.t_kv_spill * (s_d - self.kv_cache_tokens)
         return t
 
 
@@ -157,7 +172,7 @@ def step_coefficients(profile: Profile, graph: bool = False) -> StepCoefficients
     if model.family not in PARAMETRIC:
         raise ValueError(f"unknown step-model family {model.family!r}: this phasecal knows {', '.join(PARAMETRIC)}")
     p = model.params
-    names = ("intercept", "has_p", "has_d", *FEATURE_NAMES, "mix", "solo")
+    names = ("intercept", "has_p", "has_d", *FEATURE_NAMES, "mix", "solo", "t_kv_spill", "kv_cache_tokens")
     coeffs = StepCoefficients(**{k: float(p.get(k, 0.0)) for k in names})
     if model.family == "roofline":
         coeffs.t_token, coeffs.knee = float(p["t_token"]), float(p["knee_tokens"])

@@ -89,8 +89,9 @@ class Profile:
 
     def to_dict(self) -> dict:
         d = _plain(asdict(self))  # nested records (derived values included) as plain JSON values
-        if d["derived"].get("tensor_parallel") is None:  # one-device profiles stay as written before TP
-            d["derived"].pop("tensor_parallel", None)
+        for key in ("tensor_parallel", "kv_spill"):  # absent ones stay out: such profiles read as written before
+            if d["derived"].get(key) is None:
+                d["derived"].pop(key, None)
         return d
 
     def predict(self, prefill: int | list[tuple[int, int]] = (), decode: int | list[int] = (), *,

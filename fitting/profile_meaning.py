@@ -9,7 +9,8 @@ The measured range is taken from the profile's fitted steps (largest prefill, de
 context), else from the exclusive fit's sizes, else from typical engine limits; the check evaluates the
 model at both ends and the middle of that range, for pure prefill, pure decode and mixed steps, and at
 every fitted step. Every family here is affine in the features within a phase combination, up to the
-`mix` and roofline terms, so its extremes on the range lie at these corners.
+`mix` and roofline terms, so its extremes on the range lie at these corners; a KV spill term bends decode
+time at s_d = kv_cache_tokens, so decode steps at that bend are checked too.
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ MAX_BUDGET = 10**7
 MAX_STEP_S = 3600.0  # a step predicted to take longer than an hour is no device's measurement
 
 _PHASE_AFFINE = ("alpha_p", "beta_p", "alpha_d", "beta_d")
-_LINEAR = ("intercept", "has_p", "has_d", *FEATURE_NAMES, "solo")
+_SPILL = ("t_kv_spill", "kv_cache_tokens")  # the KV spill term: both or neither (older profiles: neither)
+_LINEAR = ("intercept", "has_p", "has_d", *FEATURE_NAMES, "solo", *_SPILL)
 # family -> (parameters it must have, parameters it may have)
 FAMILY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "phase_affine": (_PHASE_AFFINE, _PHASE_AFFINE),
     "extended_linear": ((), _LINEAR),
     "mixed_linear": ((), (*_LINEAR, "mix")),
     "roofline": (("t_token", "knee_tokens"), ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq", "solo",
-                                              "t_token", "knee_tokens")),
+                                              "t_token", "knee_tokens", *_SPILL)),
 }
 assert set(FAMILY_PARAMS) == set(PARAMETRIC)  # one entry per family of the registry (fitting/predict.py)
 
@@ -78,6 +80,12 @@ def probe_steps(profile: Profile, graph: bool = False) -> list[tuple[str, StepFe
                 for ctx in ctxs:
                     steps.append((f"a mixed step of {q} prefill tokens and {n} decodes at context {ctx}",
                                   step_features([(q, 0)], [ctx] * n)))
+    bends = {m.params["kv_cache_tokens"] for m in (profile.step_model, profile.graph_step_model)
+             if m is not None and "kv_cache_tokens" in m.params}
+    for n in ns:
+        for ctx in sorted({round(k / n) for k in bends if 1 <= round(k / n) <= max_ctx}):
+            steps.append((f"a decode of {n} sequences at context {ctx} (the KV spill bend)",
+                          step_features([], [ctx] * n, graph)))
     for i, p in enumerate(profile.points):
         if all(k in p for k in FEATURE_NAMES) and bool(p.get("graph")) == graph:
             steps.append((f"fitted step points[{i}]", StepFeatures(*(float(p[k]) for k in FEATURE_NAMES), graph)))
@@ -97,6 +105,15 @@ def check_step_model(model: StepModel, field_path: str, where: str) -> None:
         if k not in allowed:
             _fail(where, f"{field_path}.params.{k}", f"is not a parameter of the {model.family} family "
                                                      f"(known: {', '.join(allowed)})")
+    given = [k for k in _SPILL if k in model.params]
+    if len(given) == 1:
+        other = _SPILL[1 - _SPILL.index(given[0])]
+        _fail(where, f"{field_path}.params.{other}", f"is missing: the KV spill term needs both {' and '.join(_SPILL)} "
+                                                    "(or neither, for no spill term)")
+    kv = model.params.get("kv_cache_tokens", 0.0)
+    if isinstance(kv, bool) or not isinstance(kv, int | float) or not 0 <= kv <= MAX_KV_TOKENS:
+        _fail(where, f"{field_path}.params.kv_cache_tokens", f"must be a number of tokens in [0, {MAX_KV_TOKENS:,}] "
+                                                            f"(decode KV the last-level cache holds), got {kv!r}")
 
 
 def _check_positive(where: str, field_path: str, time_of, steps) -> None:

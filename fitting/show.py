@@ -10,7 +10,7 @@ from rich.table import Table
 
 from phasecal.atomic import atomic_file
 
-from .explain import crossover_lines, decision_lines, fit_interval_lines, mixed_heldout_line
+from .explain import crossover_lines, decision_lines, fit_interval_lines, kv_spill_line, mixed_heldout_line
 from .profile import Profile
 from .tp import tp_line
 
@@ -102,7 +102,8 @@ def profile_tables(profile: Profile) -> list[Table]:
     tables.append(derived)
     tables.append(_lines_table("crossovers", [*crossover_lines(profile.derived.crossover),
                                               *(profile.derived.crossover.notes if profile.derived.crossover else [])]))
-    tables.append(_lines_table("uncertainty", [mixed_heldout_line(profile.derived.mixed_heldout),
+    tables.append(_lines_table("uncertainty", [kv_spill_line(profile.derived.kv_spill, profile.step_model),
+                                               mixed_heldout_line(profile.derived.mixed_heldout),
                                                *fit_interval_lines(profile.derived.uncertainty)]))
     for workload, decision in profile.derived.eb_thresholds.items():
         tables.append(_lines_table(f"EB decision · {workload}", decision_lines(decision)))

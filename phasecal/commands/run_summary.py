@@ -7,7 +7,13 @@ import re
 from rich.console import Console
 from rich.table import Table
 
-from phasecal.fitting.explain import crossover_lines, decision_lines, fit_interval_lines, mixed_heldout_line
+from phasecal.fitting.explain import (
+    crossover_lines,
+    decision_lines,
+    fit_interval_lines,
+    kv_spill_line,
+    mixed_heldout_line,
+)
 from phasecal.fitting.profile import Profile
 from phasecal.scheduler.run import SimulationReport
 
@@ -53,7 +59,8 @@ def print_summary(profile: Profile, report: SimulationReport, console: Console) 
                    str(s.preemptions), str(s.steps))
     console.print(eb)
     warn_overload(report, console)
-    for line in [mixed_heldout_line(profile.derived.mixed_heldout), *crossover_lines(profile.derived.crossover),
+    for line in [kv_spill_line(profile.derived.kv_spill, profile.step_model),
+                 mixed_heldout_line(profile.derived.mixed_heldout), *crossover_lines(profile.derived.crossover),
                  *fit_interval_lines(profile.derived.uncertainty),
                  *decision_lines(report.decision)]:
         console.print(line, highlight=False)

@@ -17,6 +17,8 @@ MODELS = {
     "extended_linear": StepModel("extended_linear", LINEAR),
     "mixed_linear": StepModel("mixed_linear", {**LINEAR, "mix": -3e-6}),
     "roofline": StepModel("roofline", {**LINEAR, "n_p": 0.0, "n_d": 0.0, "t_token": 1e-5, "knee_tokens": 96.0}),
+    "roofline_kv_spill": StepModel("roofline", {**LINEAR, "t_token": 1e-5, "knee_tokens": 96.0, "t_kv_spill": 3e-8,
+                                                "kv_cache_tokens": 4096.0}),
 }
 chunks = st.lists(st.tuples(st.integers(1, 600), st.integers(0, 3000)), max_size=4)
 contexts = st.lists(st.integers(1, 4000), max_size=40)
