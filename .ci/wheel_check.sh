@@ -7,6 +7,9 @@
 # multi-GB CUDA builds on PyPI), installs the wheel there with --no-deps, and from a neutral folder runs
 # the CLI (--version, run --quick, show, simulate). Then, in the same venv: the sm_90 compile and the
 # kernel tests under triton 3.6, and the device check's CPU dry run (benchmarks/gpu_check.sh --dry-run).
+# The GPU machines lack jsonschema and its needs, so the venv lacks them too: they come as wheels beside the
+# phasecal wheel (benchmarks/carry_wheels.sh, for this interpreter), on PYTHONPATH for the CLI and kernel steps,
+# and the dry run installs them itself as the device check does there.
 # Usage: .ci/wheel_check.sh [STEP...]  (steps: cli triton36 dryrun; the wheel is always built; default all)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,8 +26,9 @@ quiet() {
     tail -n 3 "$log"
 }
 
-say "build the wheel and check its files"
-"$repo/.venv/bin/python" -m pip wheel --no-deps -q -w "$tmp/dist" "$repo"
+say "build the wheel, fetch the wheels of its needs the GPU machines lack, and check its files"
+venv_version=$("${PYTHON:-python3}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+quiet carry "$repo/benchmarks/carry_wheels.sh" --python-version "$venv_version" --dest "$tmp/dist"
 wheel=$(ls "$tmp"/dist/phasecal-*.whl)
 "$repo/.venv/bin/python" "$repo/tests/packaging/wheel_files.py" "$wheel"
 
@@ -34,6 +38,12 @@ venv=$tmp/venv
 quiet pip "$venv/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0" "triton==3.6.0" "numpy<2.3" \
     scikit-learn scipy typer rich matplotlib pytest hypothesis
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps "$wheel"
+if "$venv/bin/python" -c "import jsonschema" 2>/dev/null; then
+    echo "wheel check: the venv has jsonschema, unlike the GPU machines"; exit 1
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-index --no-deps --target "$tmp/needs" \
+    $(ls "$tmp"/dist/*.whl | grep -v /phasecal-)
+export PYTHONPATH=$tmp/needs  # the carried needs, for the CLI and kernel steps
 "$venv/bin/python" -c 'import torch, triton, numpy; print("venv:", "torch", torch.__version__,
     "triton", triton.__version__, "numpy", numpy.__version__)'
 
@@ -58,7 +68,8 @@ if want triton36; then
 fi
 
 if want dryrun; then
-    say "device check, CPU dry run, with the wheel installed by the script itself"
-    PYTHON="$venv/bin/python" "$repo/benchmarks/gpu_check.sh" --dry-run --wheel "$wheel" --out "$tmp/gpu_check_out"
+    say "device check, CPU dry run, with the wheel and its carried needs installed by the script itself"
+    env -u PYTHONPATH PYTHON="$venv/bin/python" "$repo/benchmarks/gpu_check.sh" --dry-run --wheel "$wheel" \
+        --out "$tmp/gpu_check_out"
 fi
 say "done"

@@ -166,6 +166,7 @@ def main() -> None:
     print(f"profile: {source}; KV capacity estimate {kv:,} tokens")
     args.out.mkdir(parents=True, exist_ok=True)
     doc = {
+        "kind": "scheduler_bench",
         "what": "phasecal reference scheduler under the paper's H200 calibration of Qwen3-8B",
         "profile_source": source,
         "kv_capacity_tokens": kv,

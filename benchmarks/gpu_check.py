@@ -3,9 +3,11 @@
     benchmarks/gpu_check.sh [--deadline-min 8] [--out DIR] [--wheel WHEEL] [--model Qwen3-8B] [--dry-run]
 
 Installs phasecal with no network (the carried wheel with `pip install --no-index --no-deps --target`,
-or else the checkout's folders copied by pyproject's package-dir) into a work folder, then runs each
-stage from an empty folder with only that install on PYTHONPATH, so nothing of the checkout's root is
-imported by accident. Stages, in order of value, each under its own limit and all under one deadline:
+or else the checkout's folders copied by pyproject's package-dir) into a work folder, with the needs the
+machine lacks (jsonschema and its needs) from the wheels carried beside it (benchmarks/carry_wheels.sh
+fills .whl/), then runs each stage from an empty folder with only that install on PYTHONPATH, so nothing
+of the checkout's root is imported by accident. Stages, in order of value, each under its own limit and
+all under one deadline:
 env (versions, NVML, CuPy NVRTC) -> correctness at Qwen3-8B shapes, KV cache past 2**31 elements ->
 the GPU-marked tests -> Qwen3-8B step points (eager and CUDA Graph) -> the kernel benchmark ->
 `phasecal run --quick` -> the full `phasecal run` with the time left. A stage past its limit is cut
@@ -36,6 +38,8 @@ from gpu_check_summary import format_summary, read_checks, target_rows
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 LARGE_CACHE_TEST = "tests/kernels/test_large_cache.py"
+# phasecal's runtime needs that the GPU machines' image lacks (import names; carried as wheels)
+NEEDS = ("jsonschema", "referencing", "rpds")
 
 
 @dataclass
@@ -143,20 +147,51 @@ def assemble_from_checkout(site: Path) -> int:
 
 
 def install(ctx: Ctx, wheel: Path | None, log: Path, env: dict) -> StageResult:
-    """Put phasecal into ctx.site without the network: the wheel through pip, or the checkout's folders."""
+    """Put phasecal into ctx.site without the network: the wheel through pip, or the checkout's folders;
+    then its runtime needs the machine lacks, from the wheels carried beside it."""
     ctx.site.mkdir(parents=True, exist_ok=True)
     if wheel is None:
         start = time.monotonic()
         files = assemble_from_checkout(ctx.site)
-        return StageResult("install", "pass", time.monotonic() - start, note=f"no wheel carried: the checkout's "
-                           f"package folders copied by pyproject's package-dir ({files} files)")
-    command = [ctx.python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index", "--no-deps",
-               "--no-compile", "--target", str(ctx.site), str(wheel)]
-    result = run_command("install", command, 120, log, env, ctx.work)
-    differ = files_unlike_checkout(wheel)
-    result.note = f"{wheel.name}" + (f"; {len(differ)} of its modules differ from the checkout's (e.g. {differ[0]}): "
-                                     "the tests and benchmarks are the checkout's" if differ else "")
+        result = StageResult("install", "pass", time.monotonic() - start, note=f"no wheel carried: the checkout's "
+                             f"package folders copied by pyproject's package-dir ({files} files)")
+    else:
+        result = run_command("install", _pip_target(ctx, [wheel]), 120, log, env, ctx.work)
+        differ = files_unlike_checkout(wheel)
+        result.note = f"{wheel.name}" + (f"; {len(differ)} of its modules differ from the checkout's (e.g. "
+                                         f"{differ[0]}): the tests and benchmarks are the checkout's" if differ else "")
+    if result.status == "pass":
+        needs = install_needs(ctx, carried_needs(wheel), log, env)
+        result.status = "pass" if needs.status == "pass" else "fail"
+        result.note = f"{result.note}; {needs.note}"
     return result
+
+
+def carried_needs(wheel: Path | None) -> list[Path]:
+    """The wheels of phasecal's runtime needs carried beside its wheel (else in the checkout's .whl/):
+    every wheel there but phasecal's (benchmarks/carry_wheels.sh puts jsonschema and its needs there)."""
+    folder = wheel.parent if wheel is not None else CHECKOUT / ".whl"
+    return sorted(p for p in folder.glob("*.whl") if not p.name.startswith("phasecal-"))
+
+
+def install_needs(ctx: Ctx, wheels: list[Path], log: Path, env: dict) -> StageResult:
+    """Make NEEDS importable beside the install: as they are where the machine has them, else from the
+    carried wheels; failed, saying what to carry, where neither gives them."""
+    probe = [ctx.python, "-c", f"import {', '.join(NEEDS)}"]
+    if run_command("needs", probe, 60, log, env, ctx.work).status == "pass":
+        return StageResult("needs", "pass", note=f"{', '.join(NEEDS)} already importable here")
+    if wheels:
+        run_command("needs", _pip_target(ctx, wheels), 120, log, env, ctx.work)
+        if run_command("needs", probe, 60, log, env, ctx.work).status == "pass":
+            return StageResult("needs", "pass", note=f"installed the carried {', '.join(p.name for p in wheels)}")
+    return StageResult("needs", "fail", note=f"{', '.join(NEEDS)} not importable here and no wheels of them carried "
+                       f"that install (found {len(wheels)}): run benchmarks/carry_wheels.sh where pip works, "
+                       "carry .whl/")
+
+
+def _pip_target(ctx: Ctx, wheels: list[Path]) -> list[str]:
+    return [ctx.python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index", "--no-deps",
+            "--no-compile", "--target", str(ctx.site), *map(str, wheels)]
 
 
 def stage_env(ctx: Ctx) -> dict:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from phasecal.atomic import write_atomic
+from phasecal.schemas import check
 
 from .derived_values import Derived
 
@@ -152,6 +153,7 @@ def profile_from_dict(data: object, where: str = "profile") -> Profile:
     from .profile_meaning import check_meaning  # it runs the step models, whose module imports this one
 
     _validate(data, where)
+    check(data, "profile", where, ProfileError)  # the shipped schema: what the typed checks leave
     if data["schema_version"] < 2:
         data = _upgrade_v1(data)
     profile = Profile(

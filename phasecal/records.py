@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from phasecal.point_params import ParamsError, params_from_dict
+from phasecal.schemas import check
 
 RAW_SCHEMA_VERSION = 1
 
@@ -174,6 +175,7 @@ def read_raw(path: str | os.PathLike) -> tuple[RunHeader, list[PointRecord]]:
             points.append(_check_point(d, where))
         else:
             raise RawFormatError(f"{where}: unknown record kind {kind!r}")
+        check(d, "raw", where, RawFormatError)
     assert header is not None
     return header, points
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from phasecal.schemas import check
+
+KIND = "suite_summary"
+
 
 @dataclass
 class ProbeSummary:
@@ -53,15 +57,16 @@ class SuiteSummary:
     probes: dict[str, ProbeSummary]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"kind": KIND, **asdict(self)}
 
     @classmethod
     def from_dict(cls, d: object, where: str = "summary.json") -> SuiteSummary:
         """A summary as `to_dict` wrote it; ValueError naming the file and field otherwise."""
         if not isinstance(d, dict) or not isinstance(d.get("probes"), dict):
             raise ValueError(f"{where}: not a probe-suite summary (no `probes` object)")
-        unknown = set(d) - {"device", "datasheet", "probes"}
+        unknown = set(d) - {"kind", "device", "datasheet", "probes"}
         if unknown:
             raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         probes = {name: ProbeSummary.from_dict(p, f"{where}: probes.{name}") for name, p in d["probes"].items()}
+        check(d, KIND, where)  # the shipped schema: what the typed reading leaves
         return cls(d.get("device"), d.get("datasheet"), probes)

@@ -17,6 +17,7 @@ import numpy as np
 
 from phasecal.scheduler.metrics import SLO
 from phasecal.scheduler.schedule_doc import KIND, ScheduleDoc
+from phasecal.schemas import check
 
 from .data import Results, _relative
 from .load_sweep import LoadPoint, LoadSweep
@@ -50,6 +51,7 @@ def read_sweeps(results: Results) -> tuple[LoadSweep, list[str]]:
     for root, path in results.files("sweep.json"):
         doc, source = _read_json(path), _relative(path, root)
         try:
+            check(doc, "load_sweep", source)
             label, reference = profile_label(doc.get("profile"), root, path, results)
             label = label.removesuffix(" (published calibration)")
             family = str(doc.get("workload_spec", "azure_conv")).split(":")[0]

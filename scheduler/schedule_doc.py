@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..atomic import write_atomic
+from ..schemas import check
 from .capacity import Capacity
 from .metrics import PolicySummary, run_info
 from .state import EngineConfig
@@ -81,12 +82,14 @@ class ScheduleDoc:
         try:
             policies = [_summary(p, f"{where}: policies[{i}]") for i, p in enumerate(d["policies"])]
             executed = [_summary(p, f"{where}: executed[{i}]") for i, p in enumerate(d.get("executed", []))]
-            return cls(WorkloadInfo(**d["workload"]), d["profile"], EngineConfig(**d["config"]), dict(d["thresholds"]),
-                       str(d["decision"]), policies, executed,
-                       Capacity(**d["capacity"]) if d.get("capacity") else None, d.get("offered_load"),
-                       dict(d.get("run", {})))
+            doc = cls(WorkloadInfo(**d["workload"]), d["profile"], EngineConfig(**d["config"]), dict(d["thresholds"]),
+                      str(d["decision"]), policies, executed,
+                      Capacity(**d["capacity"]) if d.get("capacity") else None, d.get("offered_load"),
+                      dict(d.get("run", {})))
         except (KeyError, TypeError) as e:
             raise ValueError(f"{where}: malformed schedule document ({type(e).__name__}: {e})") from None
+        check(d, "schedule", where)  # the shipped schema: what the typed reading leaves
+        return doc
 
 
 # summaries written before their keys carried units (`ttft_p50` for `ttft_p50_s`) and before goodput

@@ -93,7 +93,7 @@ def _rows(report: SweepReport) -> list[dict]:
 def write_sweep(report: SweepReport, out: Path, meta: dict) -> tuple[Path, Path]:
     """sweep.json (metadata, capacities, every point) and sweep.csv (the points), each written atomically."""
     rows = _rows(report)
-    doc = {**meta, "loads": report.loads,
+    doc = {"kind": "load_sweep", **meta, "loads": report.loads,
            "capacity_under_slo": {p: {"offered_load": c.load, "tokens_per_s": c.tokens_per_s, "bound": c.bound}
                                   for p, c in report.capacities.items()},
            "points": rows}

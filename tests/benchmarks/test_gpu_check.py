@@ -147,3 +147,33 @@ def test_the_tensor_parallel_stage_needs_two_gpus(tmp_path):
     tp = next(s for s in gpu_check.STAGES if s.name == "tp_quick")
     ctx = gpu_check.Ctx(python=PY, out=tmp_path, work=tmp_path, dry_run=False, model="Qwen3-8B")
     assert tp.gpus == 2 and "--tp" in tp.command(ctx, 150)
+
+
+def _fake_wheel(folder, name: str):
+    """A minimal pure-Python wheel of one module, as a carried need."""
+    import zipfile
+
+    path = folder / f"{name}-0.1-py3-none-any.whl"
+    info = f"{name}-0.1.dist-info"
+    files = {f"{name}.py": "VALUE = 1\n", f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{info}/RECORD"] = "".join(f"{f},,\n" for f in [*files, f"{info}/RECORD"])
+    with zipfile.ZipFile(path, "w") as zf:
+        for f, text in files.items():
+            zf.writestr(f, text)
+    return path
+
+
+def test_missing_needs_come_from_the_carried_wheels_or_the_install_fails_saying_what_to_carry(tmp_path, monkeypatch):
+    ctx = gpu_check.Ctx(python=PY, out=tmp_path / "out", work=tmp_path / "work", dry_run=True, model="tiny")
+    ctx.site.mkdir(parents=True)
+    env, log = gpu_check.stage_env(ctx), tmp_path / "log"
+    monkeypatch.setattr(gpu_check, "NEEDS", ("phasecal_fake_need",))
+    missing = gpu_check.install_needs(ctx, [], log, env)
+    assert missing.status == "fail" and "benchmarks/carry_wheels.sh" in missing.note
+    wheel = _fake_wheel(tmp_path, "phasecal_fake_need")
+    assert gpu_check.carried_needs(_fake_wheel(tmp_path, "phasecal")) == [wheel]  # phasecal's own is not a need
+    installed = gpu_check.install_needs(ctx, [wheel], log, env)
+    assert installed.status == "pass" and wheel.name in installed.note
+    assert (ctx.site / "phasecal_fake_need.py").is_file()
+    assert "already importable" in gpu_check.install_needs(ctx, [wheel], log, env).note

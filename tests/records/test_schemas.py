@@ -1,73 +1,166 @@
-"""The JSON Schemas phasecal ships (the profile, a raw record, a schedule document) describe every committed
-result and what the writers produce; validated with the `jsonschema` package where it is installed (nothing
-needs it at run time: the GPU machines have no jsonschema)."""
+"""The JSON Schemas phasecal ships (phasecal/schemas): every file under results/ matches its kind's schema, each
+schema refuses a broken document of its kind, and a loader given a file its schema refuses exits 2 with one
+line naming the file, the JSON path and what is wrong."""
 
 from __future__ import annotations
 
+import copy
+import csv
+import io
 import json
-from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
 
-from phasecal.fitting.profile import ExclusiveCosts, Profile, save_profile
-
-jsonschema = pytest.importorskip("jsonschema")
+from phasecal.cli import app
+from phasecal.fitting.profile import ExclusiveCosts, Profile, ProfileError, load_profile, save_profile
+from phasecal.schemas import KINDS, SchemaError, check, check_file, kind_of, row_schema, schema_files
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
-DOCS = {p: json.loads(p.read_text()) for p in sorted(RESULTS.rglob("*.json"))}
-PROFILES = [p for p, d in DOCS.items() if isinstance(d, dict) and "exclusive" in d and "schema_version" in d]
-SCHEDULES = [p for p, d in DOCS.items() if isinstance(d, dict) and d.get("kind") == "schedule"]
-RAW = sorted(RESULTS.rglob("raw.jsonl"))
+FILES = sorted(p for p in RESULTS.rglob("*") if p.is_file())
+# kinds with no committed file yet: a document as their writer makes it (scheduler/validate.py's to_dict)
+EXAMPLES = {
+    "validation": {"profile": "results/x/tiny/profile.json", "device": "Test CPU", "workload": "256/64", "repeats": 2,
+                   "points": [{"concurrency": 8, "requests": 32, "predicted": "MB", "point_decision": "MB",
+                               "delta": 1e-5, "delta_interval": [0.5e-5, 2e-5], "executed_winner": "MB",
+                               "simulated_winner": "MB", "gap": 0.1, "noise": 0.02, "counted": True, "agrees": True,
+                               "point_agrees": True, "policies": {}}],
+                   "agreement": 1.0, "counted_points": 1},
+}
 
 
-def _schema(package: str, name: str) -> dict:
-    schema = json.loads(resources.files(package).joinpath(name).read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return schema
-
-
-PROFILE_SCHEMA = _schema("phasecal.fitting", "profile.schema.json")
-RAW_SCHEMA = _schema("phasecal", "raw_record.schema.json")
-SCHEDULE_SCHEMA = _schema("phasecal.scheduler", "schedule.schema.json")
+def write_json(path: Path, data) -> Path:
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
 
 
 def _ids(paths):
     return [str(p.relative_to(RESULTS)) for p in paths]
 
 
-@pytest.mark.parametrize("path", PROFILES, ids=_ids(PROFILES))
-def test_committed_profiles_validate(path):
-    jsonschema.validate(json.loads(path.read_text()), PROFILE_SCHEMA)
+def _example_file(kind: str) -> Path | None:
+    return next((p for p in FILES if kind_of(p, _json_or_none(p)).name == kind), None)
 
 
-def test_profiles_found_by_content():
-    assert len(PROFILES) >= 3 and len(SCHEDULES) >= 3  # CPU, the paper's H200, fair_vs_mb's quick profile
+def _json_or_none(path: Path):
+    return json.loads(path.read_text()) if path.suffix == ".json" else None
 
 
-@pytest.mark.parametrize("path", SCHEDULES, ids=_ids(SCHEDULES))
-def test_committed_schedule_documents_validate(path):
-    jsonschema.validate(DOCS[path], SCHEDULE_SCHEMA)
+def test_the_shipped_schemas_are_valid_and_every_kind_resolves():
+    for name, schema in schema_files().items():
+        jsonschema.Draft202012Validator.check_schema(schema)
+        assert schema["$id"].endswith("/" + name)
+    for kind in KINDS:
+        if kind.schema is not None:
+            assert isinstance(row_schema(kind.name), dict)
 
 
-@pytest.mark.parametrize("path", RAW, ids=_ids(RAW))
-def test_committed_raw_records_validate(path):
-    lines = path.read_text().splitlines()
-    validator = jsonschema.Draft202012Validator(RAW_SCHEMA)
-    for i, line in enumerate(lines, 1):
-        errors = list(validator.iter_errors(json.loads(line)))
-        assert not errors, f"{path.name}:{i}: {errors[0].message}"
-    assert json.loads(lines[0])["kind"] == "header" and len(lines) > 1
+@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+def test_every_result_file_matches_its_schema(path):
+    check_file(path)
 
 
-def test_written_profile_validates_and_schema_refuses_a_broken_one(tmp_path):
+def test_results_cover_the_main_kinds():
+    found = {kind_of(p, _json_or_none(p)).name for p in FILES}
+    assert {"profile", "schedule", "suite_summary", "raw", "load_sweep", "load_sweep_row", "requests",
+            "scheduler_bench", "fair_vs_mb", "fair_vs_mb_row", "paper_pd_calibration", "markdown"} <= found
+
+
+def _broken_json(doc: dict, kind: str) -> list[dict]:
+    """The document less its first required key, and with that key's value of the wrong type."""
+    required = row_schema(kind)["required"][0]
+    wrong = 12345 if isinstance(doc[required], str) else "not a number" if isinstance(doc[required], int | float) \
+        else "not an object"
+    return [{k: v for k, v in doc.items() if k != required}, {**copy.deepcopy(doc), required: wrong}]
+
+
+@pytest.mark.parametrize("kind", [k.name for k in KINDS if k.form == "json"])
+def test_each_json_schema_refuses_a_broken_document(kind):
+    path = _example_file(kind)
+    doc = json.loads(path.read_text()) if path else EXAMPLES[kind]
+    check(doc, kind, "doc")
+    for broken in _broken_json(doc, kind):
+        with pytest.raises(SchemaError, match=r"^doc: \$"):
+            check(broken, kind, "doc")
+
+
+@pytest.mark.parametrize("kind", [k.name for k in KINDS if k.form == "csv"])
+def test_each_csv_schema_refuses_a_bad_header_and_a_bad_cell(kind, tmp_path):
+    header, *rows = list(csv.reader(_example_file(kind).read_text().splitlines()))
+    numeric = next(i for i, c in enumerate(header) if "number" in str(row_schema(kind)["properties"][c].get("type")))
+    bad_cell = [*rows[0][:numeric], "fast", *rows[0][numeric + 1:]]
+    cases = {"unknown": [header + ["extra"], *(r + ["1"] for r in rows[:2])],
+             "missing": [header[1:], *(r[1:] for r in rows[:2])],
+             "cell": [header, bad_cell]}
+    for name, table in cases.items():
+        buf = io.StringIO()
+        csv.writer(buf).writerows(table)
+        path = write_json(tmp_path / f"{name}.csv", buf.getvalue())
+        with pytest.raises(SchemaError) as e:
+            check_file(path, kind)
+        assert str(path) in str(e.value) and "\n" not in str(e.value)
+    assert f"cell.csv:2: $.{header[numeric]}: 'fast' is not of type" in str(e.value)
+
+
+def test_raw_and_markdown_refuse_broken_files(tmp_path):
+    raw = _example_file("raw").read_text().splitlines()
+    point = json.loads(raw[1])
+    del point["median_s"]
+    path = write_json(tmp_path / "raw.jsonl", "\n".join([raw[0], json.dumps(point)]) + "\n")
+    with pytest.raises(SchemaError, match=r"raw.jsonl:2: \$: 'median_s' is a required property"):
+        check_file(path)
+    with pytest.raises(SchemaError, match="empty"):
+        check_file(write_json(tmp_path / "README.md", "\n"))
+    with pytest.raises(SchemaError, match="no schema for a file of this name"):
+        check_file(write_json(tmp_path / "notes.txt", "x"))
+
+
+def test_written_profile_matches_and_schema_refuses_broken_costs(tmp_path):
     p = Profile(device={"name": "d"}, model={"name": "m"}, exclusive={"eager": ExclusiveCosts(1e-3, 2e-5, 8e-3, 4e-5)})
-    doc = json.loads(save_profile(p, tmp_path / "p.json").read_text())
-    jsonschema.validate(doc, PROFILE_SCHEMA)
-    for broken in ({**doc, "exclusive": {"eager": {"alpha_p": 1e-3}}}, {k: v for k, v in doc.items() if k != "model"},
-                   {**doc, "exclusive": {"eager": {**doc["exclusive"]["eager"], "beta_d": -1.0}}}):
-        with pytest.raises(jsonschema.ValidationError):
-            jsonschema.validate(broken, PROFILE_SCHEMA)
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"kind": "point", "probe": "step", "key": "k", "params": {}, "median_s": 1e-3,
-                             "spread": 0.1, "samples_s": []}, RAW_SCHEMA)
+    path = save_profile(p, tmp_path / "profile.json")
+    assert check_file(path).name == "profile"
+    doc = json.loads(path.read_text())
+    with pytest.raises(SchemaError, match=r"\$\.exclusive\.eager: Additional properties"):
+        check({**doc, "exclusive": {"eager": {**doc["exclusive"]["eager"], "gamma": 1.0}}}, "profile", "p")
+
+
+def test_profile_loader_names_file_and_path_in_one_line(tmp_path):
+    doc = json.loads(_example_file("profile").read_text())
+    doc["model"]["hidden_size"] = "big"  # the typed checks let it pass; the schema does not
+    path = write_json(tmp_path / "profile.json", doc)
+    with pytest.raises(ProfileError, match=r"profile.json: \$\.model\.hidden_size: 'big' is not of type 'integer'"):
+        load_profile(path)
+    res = CliRunner().invoke(app, ["show", str(path)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.stderr.strip() == f"phasecal show: error: {path}: $.model.hidden_size: 'big' is not of type 'integer' " \
+                                 "(schema: profile)"
+
+
+def test_raw_reader_names_line_and_path(tmp_path):
+    from phasecal.records import RawFormatError, read_raw
+
+    raw = _example_file("raw").read_text().splitlines()
+    point = json.loads(raw[1])
+    point["spread"] = -1.0  # the typed checks let it pass; the schema does not
+    path = write_json(tmp_path / "raw.jsonl", "\n".join([raw[0], json.dumps(point)]) + "\n")
+    with pytest.raises(RawFormatError, match=r"raw.jsonl:2: \$\.spread: -1.0 is less than the minimum of 0"):
+        read_raw(path)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(doc=JSON, kind=st.sampled_from([k.name for k in KINDS if k.schema is not None]))
+def test_hostile_documents_pass_or_fail_on_one_line(doc, kind):
+    try:
+        check(doc, kind, "f.json")
+    except SchemaError as e:
+        text = str(e)
+        assert text.startswith("f.json: $") and "\n" not in text and "\r" not in text
