@@ -36,7 +36,7 @@ say "fresh venv outside the checkout: the GPU machines' packages, then the wheel
 venv=$tmp/venv
 "${PYTHON:-python3}" -m venv "$venv"
 quiet pip "$venv/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0" "triton==3.6.0" "numpy<2.3" \
-    scikit-learn scipy typer rich matplotlib pytest hypothesis
+    scikit-learn scipy typer rich matplotlib pytest hypothesis attrs  # attrs: on the GPU image, jsonschema needs it
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps "$wheel"
 if "$venv/bin/python" -c "import jsonschema" 2>/dev/null; then
     echo "wheel check: the venv has jsonschema, unlike the GPU machines"; exit 1
