@@ -153,7 +153,7 @@ def profile_from_dict(data: object, where: str = "profile") -> Profile:
     from .profile_meaning import check_meaning  # it runs the step models, whose module imports this one
 
     _validate(data, where)
-    check(data, "profile", where, ProfileError)  # the shipped schema: what the typed checks leave
+    as_written = data
     if data["schema_version"] < 2:
         data = _upgrade_v1(data)
     profile = Profile(
@@ -172,6 +172,7 @@ def profile_from_dict(data: object, where: str = "profile") -> Profile:
         schema_version=data["schema_version"],
     )
     check_meaning(profile, where)
+    check(as_written, "profile", where, ProfileError)  # the shipped schema: what the checks above leave
     return profile
 
 
