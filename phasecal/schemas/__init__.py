@@ -116,8 +116,7 @@ def check(doc: object, kind: str, where: str, error: type[ValueError] = SchemaEr
     except RecursionError:
         raise error(f"{where}: nested too deeply to be a {kind} document") from None
     if found is not None:
-        message = found.message.encode("unicode_escape").decode("ascii") if "\n" in found.message or \
-            "\r" in found.message else found.message
+        message = found.message.replace("\r", "\\r").replace("\n", "\\n")  # a quoted value may hold line breaks
         if len(message) > MESSAGE_CHARS:
             message = message[:MESSAGE_CHARS] + "…"
         raise error(f"{where}: {_json_path(found.absolute_path)}: {message} (schema: {kind})")
@@ -147,26 +146,35 @@ def _types(column: dict) -> list[str]:
 
 def check_csv(text: str, kind: str, where: str) -> int:
     """Check a CSV kind: the header against the row schema, then every row; the number of rows."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        types = _check_header(header, kind, where)
+        rows = 0
+        for cells in reader:
+            at = f"{where}:{reader.line_num}"
+            if len(cells) != len(header):
+                raise SchemaError(f"{at}: {len(cells)} cells under a header of {len(header)} columns")
+            check({c: _cell(v, types[c]) for c, v in zip(header, cells, strict=True)}, kind, at)
+            rows += 1
+    except csv.Error as e:  # a field past the csv module's size limit, say
+        raise SchemaError(f"{where}:{reader.line_num}: not readable as CSV ({e})") from None
+    return rows
+
+
+def _check_header(header: list[str] | None, kind: str, where: str) -> dict[str, list[str]]:
+    """The header names only columns of the row schema, each once, and every required one; their types."""
     schema = row_schema(kind)
     columns = schema.get("properties", {})
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
     if not header:
         raise SchemaError(f"{where}: empty CSV (no header line)")
     unknown = [c for c in header if c not in columns]
     missing = [c for c in schema.get("required", []) if c not in header]
-    if unknown or missing or len(set(header)) < len(header):
-        raise SchemaError(f"{where}:1: header {'names unknown columns ' + repr(unknown) if unknown else ''}"
-                          f"{'lacks columns ' + repr(missing) if missing and not unknown else ''}"
-                          f"{'repeats a column' if not unknown and not missing else ''} (schema: {kind})")
-    types = {c: _types(columns[c]) for c in header}
-    rows = 0
-    for line, cells in enumerate(reader, start=2):
-        if len(cells) != len(header):
-            raise SchemaError(f"{where}:{line}: {len(cells)} cells under a header of {len(header)} columns")
-        check({c: _cell(v, types[c]) for c, v in zip(header, cells, strict=True)}, kind, f"{where}:{line}")
-        rows += 1
-    return rows
+    problem = (f"names unknown columns {unknown}" if unknown else f"lacks columns {missing}" if missing
+               else "repeats a column" if len(set(header)) < len(header) else "")
+    if problem:
+        raise SchemaError(f"{where}:1: header {problem} (schema: {kind})")
+    return {c: _types(columns[c]) for c in header}
 
 
 def check_file(path: str | Path, kind: str | None = None) -> Kind:
@@ -183,6 +191,8 @@ def check_file(path: str | Path, kind: str | None = None) -> Kind:
     elif found.form == "csv":
         check_csv(text, found.name, str(path))
     elif found.form == "jsonl":
+        if not text.strip():
+            raise SchemaError(f"{path}: empty")
         for i, line in enumerate(text.splitlines(), start=1):
             check(_decode(line, f"{path}:{i}"), found.name, f"{path}:{i}")
     else:

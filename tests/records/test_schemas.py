@@ -164,3 +164,15 @@ def test_hostile_documents_pass_or_fail_on_one_line(doc, kind):
     except SchemaError as e:
         text = str(e)
         assert text.startswith("f.json: $") and "\n" not in text and "\r" not in text
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("0123456789.,-e\"\n\r\x85 abrid_stpokn"), max_size=120),
+       kind=st.sampled_from([k.name for k in KINDS if k.form == "csv"]))
+def test_hostile_csv_passes_or_fails_on_one_line(tmp_path_factory, text, kind):
+    path = tmp_path_factory.mktemp("csv") / "hostile.csv"
+    path.write_text(text, newline="")
+    try:
+        check_file(path, kind)
+    except SchemaError as e:
+        assert str(e).startswith(str(path)) and len(str(e).splitlines()) == 1
