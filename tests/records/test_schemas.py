@@ -21,7 +21,7 @@ from phasecal.fitting.profile import ExclusiveCosts, Profile, ProfileError, load
 from phasecal.schemas import KINDS, SchemaError, check, check_file, kind_of, row_schema, schema_files
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
-FILES = sorted(p for p in RESULTS.rglob("*") if p.is_file())
+FILES = sorted(p for p in RESULTS.rglob("*") if p.is_file() and not p.name.startswith("."))  # not a run's lock file
 # kinds with no committed file yet: a document as their writer makes it (scheduler/validate.py's to_dict)
 EXAMPLES = {
     "validation": {"profile": "results/x/tiny/profile.json", "device": "Test CPU", "workload": "256/64", "repeats": 2,
