@@ -22,17 +22,6 @@ from phasecal.schemas import KINDS, SchemaError, check, check_file, kind_of, row
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 FILES = sorted(p for p in RESULTS.rglob("*") if p.is_file() and not p.name.startswith("."))  # not a run's lock file
-# kinds with no committed file yet: a document as their writer makes it (scheduler/validate.py's to_dict)
-EXAMPLES = {
-    "validation": {"profile": "results/x/tiny/profile.json", "device": "Test CPU", "workload": "256/64", "repeats": 2,
-                   "points": [{"concurrency": 8, "requests": 32, "predicted": "MB", "point_decision": "MB",
-                               "delta": 1e-5, "delta_interval": [0.5e-5, 2e-5], "executed_winner": "MB",
-                               "simulated_winner": "MB", "gap": 0.1, "noise": 0.02, "counted": True, "agrees": True,
-                               "point_agrees": True, "policies": {}}],
-                   "agreement": 1.0, "counted_points": 1},
-}
-
-
 def write_json(path: Path, data) -> Path:
     path.write_text(data if isinstance(data, str) else json.dumps(data))
     return path
@@ -78,10 +67,25 @@ def _broken_json(doc: dict, kind: str) -> list[dict]:
     return [{k: v for k, v in doc.items() if k != required}, {**copy.deepcopy(doc), required: wrong}]
 
 
+def _validation_doc() -> dict:
+    """validation.json as `phasecal validate` writes it (Validation.to_dict), the executed runs stood in for
+    by the simulated ones (executing needs torch and minutes)."""
+    from phasecal.scheduler.run import simulate
+    from phasecal.scheduler.validate import LoadPoint, PolicyResult, Validation
+
+    path = _example_file("profile")
+    report = simulate(load_profile(path), "64/16:c=4:n=8", ("mb", "eb", "ebplus"))
+    policies = {n: PolicyResult(r.simulated, [r.simulated, r.simulated]) for n, r in report.runs.items()}
+    point = LoadPoint(4, 8, report.decision.verdict, report.thresholds.decision, report.thresholds.crossover_delta,
+                      report.decision.intervals.get("crossover_delta"), policies)
+    point.judge()
+    return json.loads(json.dumps(Validation(str(path), "CPU", "64/16", 2, [point]).to_dict()))
+
+
 @pytest.mark.parametrize("kind", [k.name for k in KINDS if k.form == "json"])
 def test_each_json_schema_refuses_a_broken_document(kind):
-    path = _example_file(kind)
-    doc = json.loads(path.read_text()) if path else EXAMPLES[kind]
+    path = _example_file(kind)  # a committed file of the kind; for one that has none yet, what its writer makes
+    doc = json.loads(path.read_text()) if path else {"validation": _validation_doc}[kind]()
     check(doc, kind, "doc")
     for broken in _broken_json(doc, kind):
         with pytest.raises(SchemaError, match=r"^doc: \$"):
