@@ -180,3 +180,14 @@ def test_hostile_csv_passes_or_fails_on_one_line(tmp_path_factory, text, kind):
         check_file(path, kind)
     except SchemaError as e:
         assert str(e).startswith(str(path)) and len(str(e).splitlines()) == 1
+
+
+def test_a_suite_summary_as_written_carries_its_kind():
+    from phasecal.probes.suite_summary import ProbeSummary, SuiteSummary
+
+    doc = SuiteSummary("CPU", None, {"launch": ProbeSummary(3, [], [], "3 points", 1.5)}).to_dict()
+    assert kind_of("summary.json", doc).name == "suite_summary"
+    check(doc, "suite_summary", "summary.json")
+    assert SuiteSummary.from_dict(doc).probes["launch"].planned == 3
+    with pytest.raises(ValueError, match=r"\$\.probes\.launch\.planned: -1 is less than the minimum of 0"):
+        SuiteSummary.from_dict({**doc, "probes": {"launch": {**doc["probes"]["launch"], "planned": -1}}})

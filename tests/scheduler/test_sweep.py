@@ -12,6 +12,7 @@ from phasecal.scheduler.metrics import SLO
 from phasecal.scheduler.state import EngineConfig
 from phasecal.scheduler.sweep import bisect_capacity, meets_slo, parse_sweep, sweep_loads
 from phasecal.scheduler.workloads import synthetic
+from phasecal.schemas import check_file
 
 SLO_TIGHT = SLO(ttft_s=0.5, tpot_s=0.05)
 
@@ -74,6 +75,8 @@ def test_sweep_cli_prints_and_writes_table_json_csv(tmp_path, linear_profile):
     assert set(doc["capacity_under_slo"]) == {"mb", "eb"} and doc["phasecal_version"] and "date" in doc
     rows = list(csv.DictReader((tmp_path / "o" / "sweep.csv").open()))
     assert len(rows) == 6 and {"offered_load", "policy", "ttft_p99_s", "goodput_tok_s", "meets_slo"} <= set(rows[0])
+    kinds = [check_file(tmp_path / "o" / f).name for f in ("sweep.json", "sweep.csv")]  # the shipped schemas
+    assert kinds == ["load_sweep", "load_sweep_row"]
 
 
 @pytest.mark.parametrize("args, msg", [
