@@ -12,6 +12,8 @@ import json
 import math
 from pathlib import Path
 
+from phasecal.schemas import check
+
 from .crossover import crossover_report
 from .derived_values import Derived
 from .profile import ExclusiveCosts, MixedCost, Profile
@@ -79,6 +81,8 @@ def import_paper_calibration(calib_json: str | Path, beta_mb_json: str | Path,
             raise ValueError(f"{beta_mb_json}: {key} {beta[key]!r} differs from {calib[key]!r} in {calib_json}: "
                              "pair the calibration and beta_MB of the same model and GPU")
     a, b, c = _beta_mb_coefficients(beta_mb_json, beta)
+    check(calib, "paper_pd_calibration", str(calib_json))  # the shipped schemas: what the checks above leave
+    check(beta, "paper_beta_mb", str(beta_mb_json))
     mixed = MixedCost(budget=budget, a=a, b=b, c=c)
     return Profile(
         device={"name": calib["device_name"], "kind": "cuda", "source": "paper calibration (vLLM engine runs)"},

@@ -191,3 +191,14 @@ def test_a_suite_summary_as_written_carries_its_kind():
     assert SuiteSummary.from_dict(doc).probes["launch"].planned == 3
     with pytest.raises(ValueError, match=r"\$\.probes\.launch\.planned: -1 is less than the minimum of 0"):
         SuiteSummary.from_dict({**doc, "probes": {"launch": {**doc["probes"]["launch"], "planned": -1}}})
+
+
+def test_the_paper_import_checks_its_files_against_their_schemas(tmp_path):
+    from phasecal.fitting.external import import_paper_calibration
+
+    calib = json.loads(_example_file("paper_pd_calibration").read_text())
+    beta = _example_file("paper_beta_mb")
+    assert import_paper_calibration(write_json(tmp_path / "c.json", calib), beta).exclusive["eager"].beta_p > 0
+    bad = write_json(tmp_path / "bad.json", {**calib, "prefill_sizes": ["256"]})
+    with pytest.raises(ValueError, match=r"bad.json: \$\.prefill_sizes\[0\]: '256' is not of type 'integer'"):
+        import_paper_calibration(bad, beta)
