@@ -14,9 +14,17 @@ import torch
 import torch.nn.functional as F
 
 
-def _gather(cache: torch.Tensor, pages: torch.Tensor, num_seqs: int, length: int, dtype) -> torch.Tensor:
-    """[num_seqs, kv_heads, length, head_dim] in `dtype` from the pages [num_seqs, pages] of each sequence."""
-    kv = cache.index_select(0, pages.flatten())  # index_select beats advanced indexing ~2x on the CPU
+def _gather(cache: torch.Tensor, pages: torch.Tensor, num_seqs: int, length: int, dtype,
+            past: torch.Tensor | None = None) -> torch.Tensor:
+    """[num_seqs, kv_heads, length, head_dim] in `dtype` from the pages [num_seqs, pages] of each sequence;
+    the token rows `past` (flat indices j·pages·block_size + t) zeroed.
+
+    Zeroed in the gathered copy's own layout with index_fill_: a broadcast masked_fill over the transposed
+    view took 5 ms of an 8.5 ms batch of 32 decodes of unequal contexts on a 2-core EPYC.
+    """
+    kv = cache.index_select(0, pages.flatten())  # a copy; index_select beats advanced indexing ~2x on the CPU
+    if past is not None:
+        kv.view(-1, cache.shape[2] * cache.shape[3]).index_fill_(0, past, 0.0)
     return kv.view(num_seqs, -1, *cache.shape[2:])[:, :length].transpose(1, 2).to(dtype)
 
 
@@ -27,11 +35,12 @@ def _decodes(q, k_cache, v_cache, seq_lens, block_tables, idx: list[int], starts
     rows = torch.tensor(idx, device=q.device)
     max_len = max(lens[i] for i in idx)
     pages = block_tables[rows, : -(-max_len // bs)]
-    k, v = (_gather(c, pages, len(idx), max_len, dtype) for c in (k_cache, v_cache))  # [B, kvh, L, d]
+    # shorter sequences gather keys past their end: zeroed (indices from the host lengths: no sync)
+    span = pages.shape[1] * bs
+    past = [j * span + t for j, i in enumerate(idx) for t in range(lens[i], max_len)]
+    past = torch.tensor(past, dtype=torch.long, device=q.device) if past else None
+    k, v = (_gather(c, pages, len(idx), max_len, dtype, past) for c in (k_cache, v_cache))  # [B, kvh, L, d]
     visible = torch.arange(max_len, device=q.device)[None, :] < seq_lens[rows][:, None]
-    if min(lens[i] for i in idx) < max_len:  # shorter sequences gathered keys past their end
-        k = k.masked_fill(~visible[:, None, :, None], 0.0)
-        v = v.masked_fill(~visible[:, None, :, None], 0.0)
     qd = q[torch.tensor([starts[i] for i in idx], device=q.device)].to(dtype)  # [B, h, d]
     o = F.scaled_dot_product_attention(qd[:, :, None], k, v, attn_mask=visible[:, None, None, :],
                                        scale=scale, enable_gqa=gqa > 1)
