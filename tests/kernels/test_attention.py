@@ -5,9 +5,12 @@ CPU (interpreter): fp32 and fp16, small head counts; GPU: the same in bf16 plus 
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from paged_batch import make_paged_batch
 
 from phasecal.kernels.attention import decode_attention, paged_attention_ref, prefill_attention, unified_attention
+from phasecal.kernels.attention_ref import GROUP_SPREAD, decode_groups
 
 TOL = {torch.float32: dict(atol=1e-4, rtol=1e-4), torch.float16: dict(atol=3e-3, rtol=1e-2),
        torch.bfloat16: dict(atol=2e-2, rtol=2e-2)}
@@ -114,3 +117,13 @@ def test_gpu_bf16_mixed_and_decode(gqa):
 def test_gpu_bf16_block_size_and_head_dim_64():
     batch = make_paged_batch(MIXED * 4, 16, 8, 64, 32, torch.bfloat16, "cuda", seed=11)
     _check(unified_attention(*batch.varlen_args()), paged_attention_ref(*batch.varlen_args()), torch.bfloat16)
+
+
+@given(st.lists(st.integers(2, 5000), min_size=1, max_size=40))
+def test_decode_groups_partition_by_bounded_spread(lens):
+    """Every decode lands in exactly one group; a group's longest context is within the spread of its shortest."""
+    groups = decode_groups(list(range(len(lens))), lens)
+    assert sorted(i for g in groups for i in g) == list(range(len(lens)))
+    for g in groups:
+        assert max(lens[i] for i in g) <= (1 + GROUP_SPREAD) * min(lens[i] for i in g)
+    assert all(lens[a[-1]] < lens[b[0]] for a, b in zip(groups, groups[1:], strict=False))
