@@ -1,6 +1,6 @@
 """The executed executor: each scheduled step really runs the synthetic model (kernels/model.py) on the
 local GPU or CPU, over a paged KV cache indexed by the scheduler's own block tables, and the clock
-advances by the measured wall time of the step (host preparation included, as in an engine).
+advances by the measured time of the step, the engine's host work since the previous step included.
 Torch is imported here only, so the simulated path stays torch-free."""
 
 from __future__ import annotations
@@ -54,15 +54,21 @@ class ExecutedExecutor:
         self.model = SyntheticModel(shape_from_record(profile.model), device=self.device, dtype=dtype,
                                     num_blocks=config.num_blocks, block_size=config.block_size, seed=seed,
                                     backend=settings.get("backend"))  # what measured the profile's points
-        self.step_times: list[float] = []
+        self.step_times: list[float] = []  # each step's seconds, host work since the previous step included
+        self.forward_times: list[float] = []  # the step's inputs and forward alone
+        self._last_end: float | None = None
         if warmup:  # every kernel variant compiled (and autotuned) before the first measured step
             self.model.warmup()
 
     def step(self, batch: Batch, st: SchedulerState) -> float:
+        """Run `batch`; its seconds run from the end of the previous step, so the engine's host work
+        between steps (scheduling, handing out tokens, retiring) is charged as an engine pays it."""
+        t0 = self._clock()
+        start = t0 if self._last_end is None else self._last_end
         chunks = [self._chunk(r.num_computed, q, st.kv.table(r)) for r, q in batch.prefill]
         chunks += [self._chunk(r.num_computed, 1, st.kv.table(r)) for r in batch.decode]
-        t0 = self._clock()
         self.model.forward(chunks).tolist()  # .tolist() waits for the device: the step is done
-        dt = self._clock() - t0
-        self.step_times.append(dt)
-        return dt
+        self._last_end = self._clock()
+        self.forward_times.append(self._last_end - t0)
+        self.step_times.append(self._last_end - start)
+        return self.step_times[-1]
