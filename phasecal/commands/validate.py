@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+DEFAULT_CONCURRENCY = "1,4,8,16,32,48,64"  # scheduler.validate.CONCURRENCIES, kept here so the CLI starts light
+
 
 def _concurrencies(text: str) -> list[int]:
     try:
@@ -34,8 +36,8 @@ def validate(
     workload: Annotated[str, typer.Option("--workload", "-w", help="L/O mean prompt/output tokens (±50%).")]
     = "256/64",
     concurrency: Annotated[str, typer.Option("--concurrency", help="Closed-loop load points, light to heavy.")]
-    = "1,2,4,8,16,32",
-    repeats: Annotated[int, typer.Option("--repeats", min=2, help="Executed runs per policy and point (noise).")] = 2,
+    = DEFAULT_CONCURRENCY,
+    repeats: Annotated[int, typer.Option("--repeats", min=2, help="Executed runs per policy and point (noise).")] = 3,
     out: Annotated[Path | None, typer.Option("--out", "-o", help=(
         "Folder for validation.json [default: validate/ beside the profile].")) ] = None,
 ) -> None:

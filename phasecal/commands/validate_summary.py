@@ -36,10 +36,15 @@ def print_validation(v: Validation, console: Console) -> None:
     console.print(f"the verdict names the executed winner at {share} of the {len(v.counted)} load points whose "
                   f"executed gap exceeds the noise (of {len(v.points)}); Δ's point estimate at {point}",
                   highlight=False)
+    sim = "—" if v.simulated_agreement is None else f"{v.simulated_agreement:.0%}"
+    console.print(f"the simulation under the profile names it at {sim} of them", highlight=False)
     console.print(f"crossover concurrency: executed {v.crossover('executed') or 'none in the sweep'}, "
                   f"predicted {v.crossover('predicted') or 'none in the sweep'}", highlight=False)
     gaps = ", ".join(f"{n} {g:.1%}" for n, g in v.sim_gaps.items())
     console.print(f"executed against simulated throughput, mean |gap|: {gaps}", highlight=False)
+    for p in v.points:
+        each = ", ".join(f"{n} {r.sim_gap:+.1%}" for n, r in p.policies.items())
+        console.print(f"  c = {p.concurrency}: executed − simulated {each}", highlight=False)
     load = v.load_average
     console.print(f"machine load average (1 min) before {load['before'][0]:.1f}, after {load['after'][0]:.1f}",
                   highlight=False)

@@ -75,3 +75,21 @@ def test_small_executed_sweep_writes_validation(tmp_path, device):
         assert p.predicted in ("MB", "EB", "too close to call")
         assert all(len(r.executed) == 2 and r.executed_tok_s > 0 for r in p.policies.values())
     json.dumps(v.to_dict())
+
+
+def test_cli_default_concurrency_is_the_sweeps():
+    from phasecal.commands.validate import DEFAULT_CONCURRENCY
+    from phasecal.scheduler.validate import CONCURRENCIES
+
+    assert DEFAULT_CONCURRENCY == ",".join(map(str, CONCURRENCIES)) and len(CONCURRENCIES) >= 6
+
+
+def test_simulated_agreement_counts_only_counted_points():
+    # c = 1: executed EB clearly, simulated MB; c = 2: within noise; c = 4: executed and simulated MB
+    points = [_point(1, "MB", (1000, 900, 901), (900, 1000, 1001)), _point(2, "MB", (1000, 1000, 1001),
+                                                                              (1000, 1000, 1001)),
+              _point(4, "MB", (1000, 1000, 1001), (900, 900, 901))]
+    v = Validation("p.json", "cpu", "16/4", 2, points)
+    assert [p.simulated_winner for p in points] == ["MB", "MB", "MB"]
+    assert v.simulated_agreement == 0.5 and v.to_dict()["simulated_agreement"] == 0.5
+    assert Validation("p.json", "cpu", "16/4", 2, points[1:2]).simulated_agreement is None
