@@ -1,9 +1,8 @@
 """The torch reference of paged attention (layout in paged_tiles.py), used by the tests of every
 attention kernel and as the attention of the synthetic model's `torch` backend.
 
-Through torch SDPA, in fp32 by default: decodes batched in groups of similar context (each padded to
-its longest and masked),
-prefill chunks one by one. Given the lengths on the host (`host_lengths`) it never syncs with the
+Through torch SDPA, in fp32 by default: decodes batched in groups of similar
+context (each padded to its longest and masked), prefill chunks one by one. Given the lengths on the host (`host_lengths`) it never syncs with the
 device, so a CUDA Graph can capture it; with `upcast=False` it runs in q's dtype, as a torch engine
 would (the attention probe's torch baseline). Keys past a sequence's end are never read into a
 result: the tests fill them with NaN, which a mask alone would not stop (0 * NaN is NaN).
@@ -14,10 +13,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# decodes whose contexts differ by more than this share are attended in separate batched calls: one call
-# padded to the longest context read 1.4-1.5x the keys of 16-64 decodes at contexts 128-480 and their steps
-# ran 1.45x the profile's uniform-context prediction on the 2-core EPYC VM; at 0.5 they ran 1.0x
-GROUP_SPREAD = 0.5
+# a decode joins a padded group while the keys it adds stay within this many: one more call (gather, zeroing,
+# SDPA) costs about what 256-1,000 keys do on a 2-core EPYC. Against one call padded to the longest context,
+# decodes at contexts 150-450 took 1.8x the attention time of equal contexts with the same keys (2-64
+# decodes); grouped with 256, 1.12x; with 0 (a call each), 2.3x
+MERGE_KEYS = 256
 
 
 def _gather(cache: torch.Tensor, pages: torch.Tensor, num_seqs: int, length: int, dtype,
@@ -41,10 +41,11 @@ def _decodes(q, k_cache, v_cache, seq_lens, block_tables, idx: list[int], starts
     rows = torch.tensor(idx, device=q.device)
     max_len = max(lens[i] for i in idx)
     pages = block_tables[rows, : -(-max_len // bs)]
-    # shorter sequences gather keys past their end: zeroed (indices from the host lengths: no sync)
-    span = pages.shape[1] * bs
-    past = [j * span + t for j, i in enumerate(idx) for t in range(lens[i], max_len)]
-    past = torch.tensor(past, dtype=torch.long, device=q.device) if past else None
+    past = None  # shorter sequences gather keys past their end: their rows, from the host lengths (no sync)
+    if min(lens[i] for i in idx) < max_len:
+        pos, ends = torch.arange(max_len), torch.tensor([lens[i] for i in idx])
+        rows_at = torch.arange(len(idx))[:, None] * (pages.shape[1] * bs) + pos
+        past = rows_at[pos >= ends[:, None]].to(q.device)
     k, v = (_gather(c, pages, len(idx), max_len, dtype, past) for c in (k_cache, v_cache))  # [B, kvh, L, d]
     visible = torch.arange(max_len, device=q.device)[None, :] < seq_lens[rows][:, None]
     qd = q[torch.tensor([starts[i] for i in idx], device=q.device)].to(dtype)  # [B, h, d]
@@ -65,13 +66,14 @@ def _chunk(q, k_cache, v_cache, block_tables, seq: int, start: int, num_new: int
     return o.transpose(0, 1)
 
 
-def decode_groups(decode: list[int], lens: list[int], spread: float = GROUP_SPREAD) -> list[list[int]]:
-    """The decodes `decode` (indices into `lens`) by ascending context, split where a context exceeds its
-    group's shortest by more than `spread`: each group is padded to its longest context, so the keys read
-    stay within `spread` of the keys the sequences hold, as a paged kernel reads them."""
+def decode_groups(decode: list[int], lens: list[int], merge_keys: int | None = None) -> list[list[int]]:
+    """The decodes `decode` (indices into `lens`) by ascending context, in groups each attended by one call
+    padded to its longest context: a decode joins the current group while the padding it adds (its extra
+    context times the group's size) stays within `merge_keys` keys, what one more call costs."""
+    merge = MERGE_KEYS if merge_keys is None else merge_keys
     groups: list[list[int]] = []
     for i in sorted(decode, key=lambda j: lens[j]):
-        if groups and lens[i] <= (1 + spread) * lens[groups[-1][0]]:
+        if groups and (lens[i] - lens[groups[-1][-1]]) * len(groups[-1]) <= merge:
             groups[-1].append(i)
         else:
             groups.append([i])

@@ -171,6 +171,28 @@ def validation_markdown(rows: list[tuple], what: str, load_header: str = "offere
     return "\n".join(lines)
 
 
+def _share(x) -> str:
+    return "—" if x is None else f"{x:.0%}"
+
+
+def validation_throughput_markdown(rows: list[tuple]) -> str:
+    """Executed against simulated throughput per load point and policy (`read_validation_throughput` rows),
+    with the executed MB/EB gap against the repeats' noise, and a line per file with its scores."""
+    if not rows:
+        return "No executed validation yet (run `phasecal validate`)."
+    names = next(r[4] for r in rows if r[1] != "all")
+    head = " | ".join(f"{n} exec / sim tok/s (gap)" for n in names)
+    lines = [f"| device profile | c | MB/EB gap | noise | {head} |", "|---|---|---|---|" + "---|" * len(names)]
+    for label, c, a, b, per in rows:
+        if c == "all":
+            lines.append(f"| {label} | all | verdict names the winner at {_share(a)} of counted points; "
+                         f"simulation at {_share(b)} | | " + "| " * len(names))
+            continue
+        cells = " | ".join(f"{e:,.0f} / {s:,.0f} ({e / s - 1:+.1%})" for s, e in (per[n] for n in names))
+        lines.append(f"| {label} | {c} | {a:.1%} | {b:.1%} | {cells} |")
+    return "\n".join(lines)
+
+
 CROSSOVER_POLICIES = ("mb", "eb", "ebplus")  # what the MB/EB crossover speaks about (EB+ applies it online)
 
 

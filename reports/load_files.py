@@ -124,3 +124,21 @@ def read_validations(results: Results) -> tuple[list[tuple], list[str]]:
             continue
         sources.append(source)
     return rows, sources
+
+
+def read_validation_throughput(results: Results) -> list[tuple]:
+    """Per load point of every validation.json: (profile, c, MB/EB gap, noise, {policy: (simulated, executed
+    tok/s)}) and, last in each file, (profile, "all", agreement, simulated agreement, seconds); a malformed
+    file is left to `read_validations` to report."""
+    rows = []
+    for root, path in results.files("validation.json"):
+        doc = _read_json(path)
+        try:
+            label = profile_label(doc.get("profile"), root, path, results)[0]
+            rows += [(label, int(p["concurrency"]), float(p["gap"]), float(p["noise"]),
+                      {n: (float(r["simulated_tok_s"]), float(r["executed_tok_s"])) for n, r in p["policies"].items()})
+                     for p in doc["points"]]
+            rows.append((label, "all", doc.get("agreement"), doc.get("simulated_agreement"), doc.get("seconds")))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue
+    return rows

@@ -27,7 +27,7 @@ from IPython.display import Markdown
 
 from phasecal.reports import fair_study, load_curves, scheduling
 from phasecal.reports.data import load_results
-from phasecal.reports.load_files import read_sweeps, read_validations
+from phasecal.reports.load_files import read_sweeps, read_validation_throughput, read_validations
 from phasecal.reports.load_sweep import sweep_profiles
 from phasecal.reports.provenance import provenance
 from phasecal.reports.style import show
@@ -101,6 +101,14 @@ Markdown(load_curves.validation_markdown(load_curves.sweep_validation(sweep), "s
 validated, validation_sources = read_validations(results)
 Markdown(load_curves.validation_markdown(validated, "executed winner", "load point") if validated else
          "*Executed validation: not run yet; run `phasecal validate` to fill it.*")
+
+# %% [markdown]
+# Executed against simulated throughput at the same load points: each policy's mean over the repeats
+# against its simulation under the profile, and the executed MB/EB gap against the repeats' noise (their
+# spread), which decides whether a point is counted above.
+
+# %%
+Markdown(load_curves.validation_throughput_markdown(read_validation_throughput(results)))
 
 # %% [markdown]
 # ## Which scheduler wins where, per workload

@@ -149,3 +149,21 @@ def test_executed_validation_is_read(two_devices: Path):
     assert "| c = 64 | EB | MB | ✗ |" in table
     assert "| c = 256 | too close to call | EB (gap within noise) | — |" in table
     assert sources == [f"{two_devices.name}/cpu-test/tiny/validate/validation.json"]
+
+
+def test_executed_against_simulated_is_tabled(two_devices: Path):
+    """validation.json's per-policy throughput: executed / simulated with their gap, and the file's scores."""
+    import json
+
+    from phasecal.reports.load_files import read_validation_throughput
+
+    pol = {"simulated_tok_s": 1000.0, "executed_tok_s": 950.0}
+    doc = {"profile": "results/cpu-test/tiny/profile.json", "agreement": 1.0, "simulated_agreement": 0.5,
+           "seconds": 300.0, "points": [{"concurrency": 8, "gap": 0.08, "noise": 0.02,
+                                         "policies": {"mb": pol, "eb": pol | {"executed_tok_s": 1100.0}}}]}
+    (two_devices / "cpu-test" / "tiny" / "validate").mkdir()
+    (two_devices / "cpu-test" / "tiny" / "validate" / "validation.json").write_text(json.dumps(doc))
+    table = load_curves.validation_throughput_markdown(read_validation_throughput(load_results(two_devices)))
+    assert "| 8 | 8.0% | 2.0% | 950 / 1,000 (-5.0%) | 1,100 / 1,000 (+10.0%) |" in table
+    assert "verdict names the winner at 100% of counted points; simulation at 50%" in table
+    assert load_curves.validation_throughput_markdown([]).startswith("No executed validation")
