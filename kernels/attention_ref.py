@@ -1,10 +1,10 @@
 """The torch reference of paged attention (layout in paged_tiles.py), used by the tests of every
 attention kernel and as the attention of the synthetic model's `torch` backend.
 
-Through torch SDPA, in fp32 by default: decodes batched in groups of similar
-context (each padded to its longest and masked), prefill chunks one by one. Given the lengths on the host (`host_lengths`) it never syncs with the
-device, so a CUDA Graph can capture it; with `upcast=False` it runs in q's dtype, as a torch engine
-would (the attention probe's torch baseline). Keys past a sequence's end are never read into a
+Through torch SDPA, in fp32 by default: decodes batched in groups of similar context (each padded to
+its longest and masked), prefill chunks one by one. Given the lengths on the host (`host_lengths`) it
+never syncs with the device, so a CUDA Graph can capture it; with `upcast=False` it runs in q's dtype,
+as a torch engine would (the attention probe's torch baseline). Keys past a sequence's end are never read into a
 result: the tests fill them with NaN, which a mask alone would not stop (0 * NaN is NaN).
 """
 
