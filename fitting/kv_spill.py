@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from phasecal.kernels.catalog import shape_from_record
 
-DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float8_e4m3fn": 1, "fp8": 1}
+from .derive import DTYPE_BYTES
 
 
 def last_level_cache(device: dict) -> tuple[str, int | None]:
