@@ -67,15 +67,42 @@ def fair_vs_mb_markdown(results: Results) -> str:
             f"{half['mb']['ttft_p99_s']:.2f} → {half['fair']['ttft_p99_s']:.2f} s |")
     executed = _read(results, "executed_cpu.json", load_executed)
     for run in (executed or {}).get("runs", []):
-        err = run["held_out_mape_pct"]
-        lines += ["", f"Executed on the CPU ({executed['machine']['processor']}, {executed['machine']['cpu_count']} "
-                      f"cores, shared) under `{run['profile']}` (measured on {run['profile_device']}; held-out MAPE "
-                      f"of its step model {'n/a' if err is None else f'{err:.1f}%'}):", ""]
-        for c in run["cases"]:
-            e, t, load = c["planned_vs_executed_steps"], c["tpot_attainment"], c["loadavg_1_5_15"]["before"][0]
-            lines.append(f"- {c['workload']}, SLO {c['slo']['ttft_s']:g} s / {c['slo']['tpot_s'] * 1e3:g} ms: "
-                         f"{e['steps']} steps, planned vs executed MAPE {e['mape_pct']:.1f}% (planned mean "
-                         f"{e['mean_planned_s'] * 1e3:.2f} ms, executed {e['mean_measured_s'] * 1e3:.2f} ms); TPOT "
-                         f"SLO attainment simulated {t['simulated']:.1%}, executed {t['executed']:.1%} "
-                         f"(load average {load:.1f})")
+        lines += ["", *executed_markdown(run, executed.get("machine", {}))]
     return "\n".join(lines)
+
+
+def executed_markdown(run: dict, machine: dict) -> list[str]:
+    """One executed run (`benchmarks/fair_executed.py`): a line on the profile and its held-out error, then a
+    row per case: planned against executed step times (overall and per kind), the split by re-timing, and
+    TPOT SLO attainment simulated → executed."""
+    err = run["held_out_mape_pct"]
+    lines = [f"Executed on the CPU ({machine.get('processor', '?')}, {machine.get('cpu_count', '?')} cores, shared) "
+             f"under `{run['profile']}` (measured on {run['profile_device']}; held-out k-fold MAPE of its step "
+             f"model ({run.get('held_out_family', '?')}) {'n/a' if err is None else f'{err:.1f}%'}). Planned vs "
+             "executed: mean absolute error per step (signed median); re-timed probe-style after the run: planned "
+             "and executed against a sample of the executed compositions, and the profile's own points now against "
+             "when profiled.", "",
+             "| workload | SLO (TTFT, TPOT) | steps | planned vs executed | prefill / decode / mixed | planned vs "
+             "re-timed | executed vs re-timed | machine vs profiled | TPOT attainment, simulated → executed | load |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in run["cases"]:
+        e = c["planned_vs_executed_steps"]
+        kinds = " / ".join(f"{e['by_kind'][k]['mape_pct']:.1f}%" if k in e["by_kind"] else "–"
+                           for k in ("prefill", "decode", "mixed"))
+        rt = c.get("retimed") or {}
+        rep, dr = rt.get("replay"), rt.get("drift")
+        pct = "{:+.1f}%".format
+        slo = f"{c['slo']['ttft_s']:g} s, {c['slo']['tpot_s'] * 1e3:.3g} ms" + (" (discriminating)" if c.get(
+            "slo_choice") else "")
+        t = c["tpot_attainment"]
+        lines.append(
+            f"| {c['workload']} | {slo} | {e['all']['steps']} | {e['all']['mape_pct']:.1f}% "
+            f"({pct(e['all']['signed_median_pct'])}) | {kinds} | "
+            f"{pct(rep['planned_vs_replayed']['median_pct']) if rep else '–'} | "
+            f"{pct(rep['executed_vs_replayed']['median_pct']) if rep else '–'} | "
+            f"{pct(dr['now_vs_profiled']['median_pct']) if dr else '–'} | "
+            f"{t['simulated']:.1%} → {t['executed']:.1%} | {c['loadavg_1_5_15']['before'][0]:.1f} |")
+    chosen = [c["slo_choice"]["how"] for c in run["cases"] if c.get("slo_choice")]
+    if chosen:
+        lines += ["", f"Discriminating SLO: {chosen[0]}."]
+    return lines

@@ -15,18 +15,29 @@ def test_table_rows_and_executed_lines(tmp_path):
            "capacity_load": {"mb": 20.0, "fair": 22.0},
            "at_mb_capacity": {"mb": _policy(0.26, 0.905), "fair": _policy(0.55, 1.0)},
            "at_half_mb_capacity": {"mb": _policy(0.12, 1.0), "fair": _policy(0.17, 1.0)}}
-    case = {"workload": "256/64 rate=3", "slo": {"ttft_s": 2.0, "tpot_s": 0.1},
-            "planned_vs_executed_steps": {"steps": 10, "mape_pct": 12.5, "mean_planned_s": 0.008,
-                                          "mean_measured_s": 0.007},
+    err = {"steps": 10, "mape_pct": 12.5, "signed_median_pct": -11.0, "mean_planned_ms": 8.0, "mean_executed_ms": 9.0}
+    case = {"workload": "256/64 rate=3", "slo": {"ttft_s": 2.0, "tpot_s": 0.1}, "slo_choice": None,
+            "planned_vs_executed_steps": {"all": err, "by_kind": {"decode": {**err, "mape_pct": 14.0}}},
+            "retimed": {"replay": {"planned_vs_replayed": {"median_pct": -9.0},
+                                   "executed_vs_replayed": {"median_pct": 2.0}},
+                        "drift": {"now_vs_profiled": {"median_pct": 7.5}}},
             "tpot_attainment": {"simulated": 0.97, "executed": 1.0}, "loadavg_1_5_15": {"before": [7.5, 7, 7]}}
+    tight = {**case, "slo": {"ttft_s": 1.0, "tpot_s": 0.00635}, "retimed": {"replay": None, "drift": None},
+             "slo_choice": {"how": "bisection for 50%", "simulated_attainment": 0.5},
+             "tpot_attainment": {"simulated": 0.5, "executed": 0.05}}
     (tmp_path / "fair_vs_mb").mkdir()
     (tmp_path / "fair_vs_mb" / "fair_vs_mb.json").write_text(json.dumps({"rows": [row]}))
-    run = {"profile": "p.json", "profile_device": "AMD EPYC", "held_out_mape_pct": 3.8, "cases": [case]}
+    run = {"profile": "p.json", "profile_device": "AMD EPYC", "held_out_mape_pct": 3.8, "held_out_family": "roofline",
+           "cases": [case, tight]}
     (tmp_path / "fair_vs_mb" / "executed_cpu.json").write_text(json.dumps(
         {"machine": {"processor": "AMD EPYC", "cpu_count": 2}, "runs": [run]}))
     md = fair_vs_mb_markdown(load_results(tmp_path))
     assert "| H200 | balanced | 1 s, 30 ms | 20 → 22 (+10%) | 0.26 → 0.55 s | 90.5% → 100.0% | 0.12 → 0.17 s |" in md
-    assert "MAPE 12.5%" in md and "held-out MAPE of its step model 3.8%" in md and "executed 100.0%" in md
+    assert "held-out k-fold MAPE of its step model (roofline) 3.8%" in md
+    assert ("| 256/64 rate=3 | 2 s, 100 ms | 10 | 12.5% (-11.0%) | – / 14.0% / – | -9.0% | +2.0% | +7.5% | "
+            "97.0% → 100.0% | 7.5 |") in md
+    assert "| 1 s, 6.35 ms (discriminating) |" in md and "50.0% → 5.0%" in md
+    assert "Discriminating SLO: bisection for 50%." in md
 
 
 def test_absent_and_corrupt(tmp_path):

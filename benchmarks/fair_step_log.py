@@ -1,0 +1,113 @@
+"""Per-step record of an executed fair run (the batch composition, the step time fair planned for it, what the
+step took), and the planned-against-executed error broken down by step kind, decode KV and time.
+
+Torch-free: fair_executed.py wraps the executor's `step` with `StepLog.wrap`; the tests feed it plain records.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+# Decode KV bins (tokens read by the step's decodes, s_d): the LLC-spill term of the step model starts at the
+# profile's kv_cache_tokens (4096 on the 2-core EPYC VM), so the bins straddle it.
+S_D_EDGES = (1, 1024, 2048, 4096, 8192, 16384)
+FIRST_STEPS = (10, 50)  # the run's first steps (warm-up) as bins of their own, then its quarters
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One executed step: its composition, fair's planned seconds, the executor's and the wall clock's."""
+
+    prefill: tuple[tuple[int, int], ...]  # (new tokens, cached tokens) per chunk
+    decode: tuple[int, ...]  # cached tokens (context) per decode
+    planned_s: float
+    executed_s: float  # the executor's clock (the probe's: thread CPU time on the CPU)
+    wall_s: float
+
+    @property
+    def kind(self) -> str:
+        return "mixed" if self.prefill and self.decode else "prefill" if self.prefill else "decode"
+
+    @property
+    def s_d(self) -> int:
+        return sum(self.decode)
+
+
+class StepLog:
+    """Records every step an executor runs, paired with the prediction fair logged for that batch."""
+
+    def __init__(self, planned: list[float]):
+        self.planned = planned  # fair's predicted_s: one entry per scheduling decision, in step order
+        self.steps: list[StepRecord] = []
+
+    def wrap(self, executor) -> None:
+        """Replace `executor.step` by one that records each step; the composition is read after the step
+        (it is unchanged until the engine applies the step) so that the record's own work stays cheap."""
+        run_step = executor.step
+        calls = 0
+
+        def step(batch, st) -> float:
+            nonlocal calls
+            w0 = time.perf_counter()
+            dt = run_step(batch, st)
+            wall = time.perf_counter() - w0
+            calls += 1
+            if batch.prefill or batch.decode:  # an empty step (nothing fits) plans and runs nothing to compare
+                self.steps.append(StepRecord(tuple((q, r.num_computed) for r, q in batch.prefill),
+                                             tuple(r.num_computed for r in batch.decode),
+                                             self.planned[calls - 1], dt, wall))
+            return dt
+
+        executor.step = step
+
+
+def errors(steps: list[StepRecord], clock: str = "executed_s") -> dict | None:
+    """|planned − executed| / executed over `steps`: mean (MAPE), median, 90th percentile, and the median
+    signed error (planned − executed) / executed, in percent; the mean planned and executed ms. None if empty."""
+    if not steps:
+        return None
+    measured = [getattr(s, clock) for s in steps]
+    signed = sorted((s.planned_s - m) / m * 100 for s, m in zip(steps, measured, strict=True))
+    absolute = sorted(abs(e) for e in signed)
+    n = len(steps)
+    return {"steps": n, "mape_pct": sum(absolute) / n, "median_pct": absolute[n // 2],
+            "p90_pct": absolute[min(n - 1, int(0.9 * n))], "signed_median_pct": signed[n // 2],
+            "mean_planned_ms": sum(s.planned_s for s in steps) / n * 1e3, "mean_executed_ms": sum(measured) / n * 1e3}
+
+
+def by_kind(steps: list[StepRecord]) -> dict:
+    """`errors` per step kind (prefill, decode, mixed); kinds without steps are left out."""
+    out = {k: errors([s for s in steps if s.kind == k]) for k in ("prefill", "decode", "mixed")}
+    return {k: v for k, v in out.items() if v}
+
+
+def by_decode_kv(steps: list[StepRecord], edges: tuple[int, ...] = S_D_EDGES) -> dict:
+    """`errors` of the steps with decodes, per bin of decode KV tokens s_d ('lo-hi', the last 'lo+')."""
+    out = {}
+    for i, lo in enumerate(edges):
+        hi = edges[i + 1] if i + 1 < len(edges) else None
+        name = f"{lo}-{hi - 1}" if hi else f"{lo}+"
+        e = errors([s for s in steps if s.decode and lo <= s.s_d and (hi is None or s.s_d < hi)])
+        if e:
+            out[name] = e
+    return out
+
+
+def by_time(steps: list[StepRecord], first: tuple[int, ...] = FIRST_STEPS) -> dict:
+    """`errors` over the run's first steps ('0-9', '10-49') and then over the quarters of the rest."""
+    bounds = [0, *[f for f in first if f < len(steps)]]
+    rest = len(steps) - bounds[-1]
+    bounds += [bounds[-1] + rest * q // 4 for q in range(1, 5)]
+    out = {}
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        if hi > lo:
+            out[f"{lo}-{hi - 1}"] = errors(steps[lo:hi])
+    return out
+
+
+def breakdown(steps: list[StepRecord]) -> dict:
+    """The planned-against-executed error overall, per kind, per decode KV bin and over time, on the
+    executor's clock; overall also on the wall clock (which other processes' time on the core inflates)."""
+    return {"all": errors(steps), "wall_clock": errors(steps, "wall_s"), "by_kind": by_kind(steps),
+            "by_decode_kv": by_decode_kv(steps), "by_time": by_time(steps)}
