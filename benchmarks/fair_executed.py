@@ -9,7 +9,7 @@ engine adds) and the profile's own points in range (how far the machine drifted 
 against simulated, at loose SLOs and at a discriminating one that fair's simulation meets for about half
 of the requests (fair_slo.py). The executor measures as the probes did (one torch thread, the thread
 clock); other processes on a shared machine still perturb it through the cache and memory: load averages
-are recorded beside the numbers. Writes results/fair_vs_mb/executed_cpu.json (atomically). Run:
+are recorded beside the numbers. Writes results/fair_vs_mb/executed_cpu.json and .md (atomically). Run:
     .venv/bin/phasecal run --out /tmp/cal  # then copy /tmp/cal/<device>/tiny/profile.json to PROFILES[0]
     .venv/bin/python benchmarks/fair_executed.py [--requests 100]
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 from phasecal.atomic import write_atomic
 from phasecal.fitting.profile import load_profile
 from phasecal.probes.fingerprint import cpu_model_name
+from phasecal.reports.fair_study import executed_markdown
 from phasecal.scheduler.executed import ExecutedExecutor
 from phasecal.scheduler.fair import FairBatching, held_out_error
 from phasecal.scheduler.metrics import SLO, summarize
@@ -45,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("results/fair_vs_mb/this_vm_profile.json",)
 LOOSE = (("256/64:rate=3", SLO(2.0, 0.1)), ("256/64:rate=6", SLO(1.0, 0.02)))
 DISCRIMINATING = ("256/64:rate=6", SLO(1.0, 0.02))  # the load, TTFT SLO and the loosest TPOT SLO bisected from
-OUT = ROOT / "results/fair_vs_mb/executed_cpu.json"
+OUT = ROOT / "results/fair_vs_mb/executed_cpu.json"  # and its tables beside it, as .md
 
 
 def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=None) -> dict:
@@ -82,6 +83,8 @@ def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=Non
 def print_case(row: dict) -> None:
     e, t, r = row["planned_vs_executed_steps"], row["tpot_attainment"], row["retimed"]
     kinds = ", ".join(f"{k} {v['mape_pct']:.1f}%" for k, v in e["by_kind"].items())
+    kinds += "".join(f"; {v['steps']} steps with {k} preemptions {v['mape_pct']:.1f}%"
+                     for k, v in e["by_preemption"].items())
     drifted = r["drift"]["now_vs_profiled"]["median_pct"] if r["drift"] else float("nan")
     print(f"{row['workload']} SLO {row['slo']['ttft_s']:g}s/{row['slo']['tpot_s'] * 1e3:.3g}ms: {e['all']['steps']} "
           f"steps, planned vs executed MAPE {e['all']['mape_pct']:.1f}% (signed median "
@@ -123,7 +126,14 @@ def main() -> None:
                        "note": "2-core VM shared with other jobs; load averages recorded per case"},
            "command": " ".join(["python", *sys.argv]), "runs": runs}
     write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_markdown(doc, args.out.with_suffix(".md"))
+    print(f"wrote {args.out} and its .md")
+
+
+def write_markdown(doc: dict, path: Path) -> None:
+    """The report's tables of `doc` (reports/fair_study.py), one per profile, written atomically."""
+    parts = ["\n".join(executed_markdown(run, doc["machine"])) for run in doc["runs"]]
+    write_atomic(path, f"Command: `{doc['command']}`\n\n" + "\n\n".join(parts) + "\n")
 
 
 if __name__ == "__main__":

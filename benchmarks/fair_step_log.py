@@ -6,6 +6,7 @@ Torch-free: fair_executed.py wraps the executor's `step` with `StepLog.wrap`; th
 
 from __future__ import annotations
 
+import resource
 import time
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ class StepRecord:
     planned_s: float
     executed_s: float  # the executor's clock (the probe's: thread CPU time on the CPU)
     wall_s: float
+    preempted: int | None = None  # involuntary context switches of the stepping thread during the step
 
     @property
     def kind(self) -> str:
@@ -49,17 +51,27 @@ class StepLog:
 
         def step(batch, st) -> float:
             nonlocal calls
+            switches = involuntary_switches()
             w0 = time.perf_counter()
             dt = run_step(batch, st)
             wall = time.perf_counter() - w0
+            if switches is not None:
+                switches = involuntary_switches() - switches
             calls += 1
             if batch.prefill or batch.decode:  # an empty step (nothing fits) plans and runs nothing to compare
                 self.steps.append(StepRecord(tuple((q, r.num_computed) for r, q in batch.prefill),
                                              tuple(r.num_computed for r in batch.decode),
-                                             self.planned[calls - 1], dt, wall))
+                                             self.planned[calls - 1], dt, wall, switches))
             return dt
 
         executor.step = step
+
+
+def involuntary_switches() -> int | None:
+    """The calling thread's involuntary context switches so far (None where the OS does not count them per
+    thread): each is another process taking the core, after which the step refills the caches it evicted."""
+    who = getattr(resource, "RUSAGE_THREAD", None)
+    return None if who is None else resource.getrusage(who).ru_nivcsw
 
 
 def errors(steps: list[StepRecord], clock: str = "executed_s") -> dict | None:
@@ -106,8 +118,20 @@ def by_time(steps: list[StepRecord], first: tuple[int, ...] = FIRST_STEPS) -> di
     return out
 
 
+def by_preemption(steps: list[StepRecord]) -> dict:
+    """`errors` of the steps no other process interrupted ('0'), interrupted once ('1'), and more ('2+');
+    empty where the switches were not counted."""
+    out = {}
+    for name, keep in (("0", lambda n: n == 0), ("1", lambda n: n == 1), ("2+", lambda n: n >= 2)):
+        e = errors([s for s in steps if s.preempted is not None and keep(s.preempted)])
+        if e:
+            out[name] = e
+    return out
+
+
 def breakdown(steps: list[StepRecord]) -> dict:
-    """The planned-against-executed error overall, per kind, per decode KV bin and over time, on the
-    executor's clock; overall also on the wall clock (which other processes' time on the core inflates)."""
+    """The planned-against-executed error overall, per kind, per decode KV bin, over time and by how often
+    another process took the core during the step, on the executor's clock; overall also on the wall clock
+    (which other processes' time on the core inflates)."""
     return {"all": errors(steps), "wall_clock": errors(steps, "wall_s"), "by_kind": by_kind(steps),
-            "by_decode_kv": by_decode_kv(steps), "by_time": by_time(steps)}
+            "by_decode_kv": by_decode_kv(steps), "by_time": by_time(steps), "by_preemption": by_preemption(steps)}

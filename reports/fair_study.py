@@ -79,16 +79,20 @@ def executed_markdown(run: dict, machine: dict) -> list[str]:
     lines = [f"Executed on the CPU ({machine.get('processor', '?')}, {machine.get('cpu_count', '?')} cores, shared) "
              f"under `{run['profile']}` (measured on {run['profile_device']}; held-out k-fold MAPE of its step "
              f"model ({run.get('held_out_family', '?')}) {'n/a' if err is None else f'{err:.1f}%'}). Planned vs "
-             "executed: mean absolute error per step (signed median); re-timed probe-style after the run: planned "
+             "executed: mean absolute error per step (signed median), also over the steps during which no other "
+             "process took the core (how many); re-timed probe-style after the run: planned "
              "and executed against a sample of the executed compositions, and the profile's own points now against "
              "when profiled.", "",
-             "| workload | SLO (TTFT, TPOT) | steps | planned vs executed | prefill / decode / mixed | planned vs "
-             "re-timed | executed vs re-timed | machine vs profiled | TPOT attainment, simulated → executed | load |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| workload | SLO (TTFT, TPOT) | steps | planned vs executed | prefill / decode / mixed | steps no other "
+             "process interrupted | planned vs re-timed | executed vs re-timed | machine vs profiled | TPOT "
+             "attainment, simulated → executed | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in run["cases"]:
         e = c["planned_vs_executed_steps"]
         kinds = " / ".join(f"{e['by_kind'][k]['mape_pct']:.1f}%" if k in e["by_kind"] else "–"
                            for k in ("prefill", "decode", "mixed"))
+        calm = e.get("by_preemption", {}).get("0")
+        calm = f"{calm['mape_pct']:.1f}% ({calm['steps']})" if calm else "–"
         rt = c.get("retimed") or {}
         rep, dr = rt.get("replay"), rt.get("drift")
         pct = "{:+.1f}%".format
@@ -97,7 +101,7 @@ def executed_markdown(run: dict, machine: dict) -> list[str]:
         t = c["tpot_attainment"]
         lines.append(
             f"| {c['workload']} | {slo} | {e['all']['steps']} | {e['all']['mape_pct']:.1f}% "
-            f"({pct(e['all']['signed_median_pct'])}) | {kinds} | "
+            f"({pct(e['all']['signed_median_pct'])}) | {kinds} | {calm} | "
             f"{pct(rep['planned_vs_replayed']['median_pct']) if rep else '–'} | "
             f"{pct(rep['executed_vs_replayed']['median_pct']) if rep else '–'} | "
             f"{pct(dr['now_vs_profiled']['median_pct']) if dr else '–'} | "

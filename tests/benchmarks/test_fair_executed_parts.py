@@ -6,10 +6,11 @@ from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
+import fair_step_log as sl
 import pytest
 from fair_retime import point_composition, signed_errors
 from fair_slo import discriminating_slo
-from fair_step_log import StepLog, StepRecord, breakdown, by_decode_kv, by_time, errors
+from fair_step_log import StepLog, StepRecord, breakdown, by_decode_kv, by_preemption, by_time, errors
 
 from phasecal.fitting.features import step_features
 from phasecal.fitting.profile import load_profile
@@ -69,6 +70,26 @@ def test_breakdown_bins_cover_every_step_once():
     assert list(by_time(steps))[:2] == ["0-9", "10-49"]
     with_decodes = sum(1 for s in steps if s.decode)
     assert sum(v["steps"] for v in by_decode_kv(steps).values()) == with_decodes
+
+
+def test_by_preemption_splits_by_switch_count():
+    rng = random.Random(4)
+    steps = [StepRecord((), (rng.randint(1, 999),), 0.01, rng.uniform(0.008, 0.012), 0.02, n)
+             for n in (0, 0, 1, 3, 2, None)]
+    b = by_preemption(steps)
+    assert {k: v["steps"] for k, v in b.items()} == {"0": 2, "1": 1, "2+": 2}
+    assert by_preemption([StepRecord((), (5,), 0.01, 0.01, 0.01)]) == {}
+
+
+def test_step_log_counts_switches_where_the_os_does():
+    log = StepLog([0.01])
+    executor = SimpleNamespace(step=lambda batch, st: 0.01)
+    log.wrap(executor)
+    executor.step(SimpleNamespace(prefill=[], decode=[_req(7)]), None)
+    if sl.involuntary_switches() is None:
+        assert log.steps[0].preempted is None
+    else:
+        assert log.steps[0].preempted >= 0
 
 
 def test_by_time_on_a_short_run():
