@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from phasecal.kernels.catalog import ModelShape
@@ -41,6 +42,8 @@ class ProbeContext:
     dtype: object = None  # torch dtype of activations and weights: bf16 on GPU, fp32 on CPU
     deadline: float | None = None  # time.monotonic() after which no new point starts
     backend: str = "torch"  # the synthetic model's glue kernels: "triton" (GPU default) or "torch" (CPU)
+    # told how many points' worth of the group being sampled is done, so a long group moves the progress bar
+    partial_progress: Callable[[float], None] | None = None
 
     @property
     def is_cuda(self) -> bool:
@@ -48,6 +51,11 @@ class ProbeContext:
 
     def time_left(self) -> float:
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+    def report_partial(self, points: float) -> None:
+        """Say that `points` points' worth of the group now sampled is done (no-op without a listener)."""
+        if self.partial_progress is not None:
+            self.partial_progress(points)
 
 
 def to_record(probe: str, point: PlannedPoint, timing: Timing, **extra) -> PointRecord:

@@ -15,6 +15,7 @@ machine spreads over a group's points instead of shifting one of them.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,10 +30,12 @@ from phasecal.records import PointRecord
 NAME = "step"
 BLOCK_SIZE = 16
 # Points sampled interleaved with each other, in groups: on a GPU of GPU_GROUP (at most that many
-# graphs alive); on a CPU of CPU_GROUP, large because a shared CPU drifts by 10-20% over tens of
-# seconds and interleaving turns that into noise, yet bounded so Ctrl-C loses at most one group.
+# graphs alive); on a CPU of CPU_GROUP, which holds the whole default CPU grid: a shared CPU drifts by
+# 10-20% over tens of seconds, and with groups of 20 each group's fit residuals sat 3-8% off the others'
+# under load (2-core AMD EPYC VM), a drift that interleaving within one group turns into a common
+# scale. The price: Ctrl-C loses the unfinished group's points (a default CPU run's 70 s).
 GPU_GROUP = 10
-CPU_GROUP = 20
+CPU_GROUP = 60
 ROUNDS = 8
 
 
@@ -243,6 +246,10 @@ def group_size(ctx: ProbeContext) -> int:
     return GPU_GROUP if ctx.is_cuda else CPU_GROUP
 
 
+def _report_share(ctx: ProbeContext, size: int, done: float) -> None:
+    ctx.report_partial(done * size)
+
+
 def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
     """Measure `points` in groups, interleaved within a group (Timer.measure_interleaved); each
     group's records come out together, so an interruption loses at most one group. The order is
@@ -259,7 +266,8 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
             return
         group = points[i : i + size]
         prepared = [prepare_point(ctx, model, p.params) for p in group]
-        timings = ctx.timer.measure_interleaved([fn for fn, _ in prepared], ctx.rule, rounds=ROUNDS)
+        timings = ctx.timer.measure_interleaved([fn for fn, _ in prepared], ctx.rule, rounds=ROUNDS,
+                                                on_round=functools.partial(_report_share, ctx, len(group)))
         for p, (_, extra), t in zip(group, prepared, timings, strict=True):
             rates = StepRates(extra["tokens"], extra["tokens"] / t.median_s)
             yield to_record(NAME, p, t, **{**extra, **rates.to_dict()})

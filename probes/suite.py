@@ -24,7 +24,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -289,11 +289,14 @@ def _run_probe(mod: ModuleType, ctx, path: Path, done: set[str], console) -> Pro
     if go:
         with _progress(console) as progress:
             task = progress.add_task(mod.NAME, total=len(todo))
+            written = 0
+            listening = replace(ctx, partial_progress=lambda points: progress.update(task, completed=written + points))
             try:
-                for rec in mod.run(ctx, todo):  # a probe starts no point (or group) once time_left() <= 0
+                for rec in mod.run(listening, todo):  # a probe starts no point (or group) once time_left() <= 0
                     append_record(path, rec)
                     done.add(rec.key)
-                    progress.advance(task)
+                    written += 1
+                    progress.update(task, completed=written)
             except Exception as e:  # a kernel or driver failure: keep it, go on with the next probe
                 if world()[1] > 1:
                     raise  # the other ranks cannot go on in lockstep: the run stops (its points are kept)

@@ -238,10 +238,12 @@ class Timer:
                 return self._timing(series, reason)
 
     def measure_interleaved(self, fns: list[Callable[[], object]], rule: StopRule, rounds: int = 5, *,
-                            cold: bool = False, hold: bool = False) -> list[Timing]:
+                            cold: bool = False, hold: bool = False,
+                            on_round: Callable[[float], object] | None = None) -> list[Timing]:
         """Sample several callables in rounds, a slice of each per round, so that a slow drift of
         the machine (another process's busy phase) spreads over all of them instead of shifting one
-        point's median. Each callable stops by `rule` on its own samples and its own sampling time."""
+        point's median. Each callable stops by `rule` on its own samples and its own sampling time.
+        `on_round` gets, after each round, the fraction of the sampling done (of the time caps)."""
         self._check(hold, False)
         self._events()
         series = [self._warm(fn, rule, None, hold) for fn in fns]
@@ -260,6 +262,9 @@ class Timer:
                         break
                 elapsed[i] += time.perf_counter() - t0
                 reasons[i] = stop_reason(series[i].samples, elapsed[i], rule)
+            if on_round is not None:
+                on_round(sum(1.0 if r else min(e / rule.max_time_s, 1.0) for r, e in zip(reasons, elapsed, strict=True))
+                         / len(fns))
         return [self._timing(sr, r) for sr, r in zip(series, reasons, strict=True)]
 
 

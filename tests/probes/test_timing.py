@@ -192,3 +192,13 @@ def test_keep_freed_memory_stops_page_faults_on_reallocation():
 
     assert faults("default") >= 16384 * 0.9
     assert faults("keep") < 1000
+
+
+def test_interleaved_rounds_report_a_rising_share_that_ends_whole():
+    """One group holds a whole CPU grid (tens of seconds): each round says how much of it is sampled."""
+    rule = StopRule(min_samples=4, max_samples=1000, target_spread=0.0, max_time_s=0.05, warmup_iters=1, warmup_s=0)
+    shares: list[float] = []
+    Timer("cpu").measure_interleaved([lambda: time.sleep(0.001)] * 3, rule, rounds=4, on_round=shares.append)
+    assert len(shares) >= 4  # a round at least per quarter of the time cap
+    assert all(0 < a <= b for a, b in zip(shares, shares[1:], strict=False)) and shares[-1] == 1.0
+    assert shares[0] < 0.5
