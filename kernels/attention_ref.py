@@ -10,6 +10,8 @@ result: the tests fill them with NaN, which a mask alone would not stop (0 * NaN
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -34,23 +36,53 @@ def _gather(cache: torch.Tensor, pages: torch.Tensor, num_seqs: int, length: int
     return kv.view(num_seqs, -1, *cache.shape[2:])[:, :length].transpose(1, 2).to(dtype)
 
 
-def _decodes(q, k_cache, v_cache, seq_lens, block_tables, idx: list[int], starts: list[int], lens: list[int],
-             scale, dtype):
-    """Attention of single-token decodes, batched; returns [len(idx), heads, head_dim] in `dtype`."""
-    bs, gqa = k_cache.shape[1], q.shape[1] // k_cache.shape[2]
-    rows = torch.tensor(idx, device=q.device)
-    max_len = max(lens[i] for i in idx)
-    pages = block_tables[rows, : -(-max_len // bs)]
-    past = None  # shorter sequences gather keys past their end: their rows, from the host lengths (no sync)
-    if min(lens[i] for i in idx) < max_len:
-        pos, ends = torch.arange(max_len), torch.tensor([lens[i] for i in idx])
-        rows_at = torch.arange(len(idx))[:, None] * (pages.shape[1] * bs) + pos
-        past = rows_at[pos >= ends[:, None]].to(q.device)
-    k, v = (_gather(c, pages, len(idx), max_len, dtype, past) for c in (k_cache, v_cache))  # [B, kvh, L, d]
-    visible = torch.arange(max_len, device=q.device)[None, :] < seq_lens[rows][:, None]
-    qd = q[torch.tensor([starts[i] for i in idx], device=q.device)].to(dtype)  # [B, h, d]
-    o = F.scaled_dot_product_attention(qd[:, :, None], k, v, attn_mask=visible[:, None, None, :],
-                                       scale=scale, enable_gqa=gqa > 1)
+@dataclass
+class DecodeGroup:
+    """Decodes attended by one call: their rows in q and the output, pages, padded length, mask, and the
+    gathered rows past each one's end (zeroed), all built once per step."""
+
+    index: torch.Tensor  # [g] each decode's query row
+    pages: torch.Tensor  # [g, pages]
+    length: int  # the longest context of the group
+    visible: torch.Tensor  # [g, 1, 1, length] keys inside each sequence
+    past: torch.Tensor | None  # flat gathered rows past a shorter sequence's end
+
+
+@dataclass
+class DecodePlan:
+    """The step's decode groups, and which sequences they cover (the rest run as chunks)."""
+
+    groups: list[DecodeGroup]
+    decoded: frozenset[int]
+
+
+def decode_plan(starts: list[int], lens: list[int], block_tables: torch.Tensor, block_size: int) -> DecodePlan:
+    """Group the step's single-token decodes (`decode_groups`) and build each group's index tensors from
+    the host lengths, on the block tables' device (no sync); a model builds it once per step, not per layer."""
+    dev = block_tables.device
+    decode = [i for i in range(len(lens)) if starts[i + 1] - starts[i] == 1 and lens[i] > 1]
+    groups = []
+    for idx in decode_groups(decode, lens):
+        length, ends = max(lens[i] for i in idx), torch.tensor([lens[i] for i in idx])
+        pages = block_tables[torch.tensor(idx, device=dev), : -(-length // block_size)]
+        pos = torch.arange(length)
+        visible = pos[None, :] < ends[:, None]
+        past = None
+        if min(lens[i] for i in idx) < length:
+            rows_at = torch.arange(len(idx))[:, None] * (pages.shape[1] * block_size) + pos
+            past = rows_at[~visible].to(dev)
+        groups.append(DecodeGroup(torch.tensor([starts[i] for i in idx], device=dev), pages, length,
+                                  visible[:, None, None, :].to(dev), past))
+    return DecodePlan(groups, frozenset(decode))
+
+
+def _decodes(q, k_cache, v_cache, group: DecodeGroup, scale, dtype) -> torch.Tensor:
+    """Attention of one group of single-token decodes; [group size, heads, head_dim] in `dtype`."""
+    gqa, n = q.shape[1] // k_cache.shape[2], group.index.shape[0]
+    k, v = (_gather(c, group.pages, n, group.length, dtype, group.past) for c in (k_cache, v_cache))  # [B, kvh, L, d]
+    qd = q[group.index].to(dtype)  # [B, h, d]
+    o = F.scaled_dot_product_attention(qd[:, :, None], k, v, attn_mask=group.visible, scale=scale,
+                                       enable_gqa=gqa > 1)
     return o[:, :, 0]
 
 
@@ -83,24 +115,21 @@ def decode_groups(decode: list[int], lens: list[int], merge_keys: int | None = N
 def paged_attention_ref(
     q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, query_start_loc: torch.Tensor,
     seq_lens: torch.Tensor, block_tables: torch.Tensor, scale: float | None = None, *,
-    host_lengths: tuple[list[int], list[int]] | None = None, upcast: bool = True,
+    host_lengths: tuple[list[int], list[int]] | None = None, upcast: bool = True, plan: DecodePlan | None = None,
 ) -> torch.Tensor:
     """Causal paged attention of a mixed batch with GQA, output in q's dtype (shaped like q).
 
     `host_lengths`: (query_start_loc, seq_lens) as host lists when the caller has them (no device sync).
-    `upcast`: fp32 math (the reference); False: in q's dtype.
+    `upcast`: fp32 math (the reference); False: in q's dtype. `plan`: the step's `decode_plan`, when the
+    caller built it once for all layers.
     """
     out = torch.empty_like(q)
     starts, lens = host_lengths or (query_start_loc.tolist(), seq_lens.tolist())
     dtype = torch.float32 if upcast else q.dtype
-    new = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    decode = [i for i, n in enumerate(new) if n == 1 and lens[i] > 1]
-    decoded = set(decode)
-    for group in decode_groups(decode, lens):
-        o = _decodes(q, k_cache, v_cache, seq_lens, block_tables, group, starts, lens, scale, dtype)
-        out[torch.tensor([starts[i] for i in group], device=q.device)] = o.to(q.dtype)
-    for i, n in enumerate(new):
-        if n > 0 and i not in decoded:
-            out[starts[i] : starts[i] + n] = _chunk(q, k_cache, v_cache, block_tables, i, starts[i], n, lens[i],
-                                                    scale, dtype).to(q.dtype)
+    plan = plan or decode_plan(starts, lens, block_tables, k_cache.shape[1])
+    for group in plan.groups:
+        out[group.index] = _decodes(q, k_cache, v_cache, group, scale, dtype).to(q.dtype)
+    for i, (a, b) in enumerate(zip(starts, starts[1:], strict=False)):
+        if b > a and i not in plan.decoded:
+            out[a:b] = _chunk(q, k_cache, v_cache, block_tables, i, a, b - a, lens[i], scale, dtype).to(q.dtype)
     return out

@@ -18,6 +18,7 @@ import torch
 
 from . import step_ops
 from .attention import decode_attention, paged_attention_ref, unified_attention
+from .attention_ref import DecodePlan, decode_plan
 from .catalog import ModelShape
 
 BACKENDS = ("torch", "triton")
@@ -62,6 +63,7 @@ class StepInputs:
     max_seq_len: int  # longest sequence: the keys the decode kernel's splits cover
     host_lengths: tuple[list[int], list[int]]  # query_start_loc and seq_lens on the host (no device sync)
     pure_decode: bool  # one new token per sequence: the split-KV decode kernel runs the attention
+    decode_plan: DecodePlan | None = None  # the torch backend's decode groups, built once for all layers
 
 
 def probe_chunks(prefill: list[tuple[int, int]], decode: list[int], block_size: int,
@@ -143,20 +145,22 @@ class SyntheticModel:
         for i, ch in enumerate(chunks):
             tables[i, : len(ch.block_table)] = torch.tensor(ch.block_table, dtype=torch.int32)
         pos_t = torch.tensor(positions, dtype=torch.long)
-        dev = self.device
+        dev, lens = self.device, [ch.seq_len for ch in chunks]
+        tables = tables.to(dev)
         return StepInputs(
             input_ids=((pos_t * 7919 + 13) % self.shape.vocab_size).to(dev),
             positions=pos_t.to(dev),
             slot_mapping=torch.tensor(slots, dtype=torch.long).to(dev),
             query_start_loc=torch.tensor(qsl, dtype=torch.int32).to(dev),
-            seq_lens=torch.tensor([ch.seq_len for ch in chunks], dtype=torch.int32).to(dev),
-            block_tables=tables.to(dev),
+            seq_lens=torch.tensor(lens, dtype=torch.int32).to(dev),
+            block_tables=tables,
             last_token=(torch.tensor(qsl[1:], dtype=torch.long) - 1).to(dev),
             chunks=chunks,
             max_query_len=max(ch.num_new for ch in chunks),
             max_seq_len=max(ch.seq_len for ch in chunks),
-            host_lengths=(qsl, [ch.seq_len for ch in chunks]),
+            host_lengths=(qsl, lens),
             pure_decode=all(ch.num_new == 1 for ch in chunks),
+            decode_plan=decode_plan(qsl, lens, tables, bs) if self.backend == "torch" else None,
         )
 
     @torch.inference_mode()
@@ -202,7 +206,7 @@ class SyntheticModel:
         caches = (self.k_cache[layer], self.v_cache[layer])
         if self.backend == "torch":
             return paged_attention_ref(q, *caches, inp.query_start_loc, inp.seq_lens, inp.block_tables,
-                                       host_lengths=inp.host_lengths)
+                                       host_lengths=inp.host_lengths, plan=inp.decode_plan)
         if inp.pure_decode:  # one query per sequence: split the keys so that small batches fill the GPU
             return decode_attention(q, *caches, inp.seq_lens, inp.block_tables, max_seq_len=inp.max_seq_len)
         return unified_attention(q, *caches, inp.query_start_loc, inp.seq_lens, inp.block_tables,
