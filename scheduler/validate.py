@@ -1,9 +1,11 @@
 """Close the loop: execute MB, EB and EB+ for real over a sweep of load and check the profile's prediction.
 
 At each load point (a closed loop of c requests on an L/O workload) every policy is simulated under the
-profile and executed on the device `repeats` times (`run.simulate(..., execute=True)`). The executed
-winner is the policy, of MB and EB, with the higher executed throughput, which is what Δ(N) predicts;
-the point counts only where the gap between the two exceeds the noise the repeats show, and there a
+profile and executed on the device `repeats` times (`run.simulate(..., execute=True)`); each repeat runs
+the policies back to back, so MB and EB of one repeat meet the same load from other processes. The
+executed winner is the policy, of MB and EB, with the higher executed throughput, which is what Δ(N)
+predicts: the mean over the repeats of each repeat's paired gap (EB − MB over their mean). The point
+counts only where that mean exceeds the noise, the spread (max − min) of the paired gaps, and there a
 "too close to call" verdict counts as not naming the winner. Reported: the
 share of counted points where the prediction names that winner, the executed crossover load against the
 predicted one, and executed against simulated throughput. Torch is imported only by the executed path.
@@ -66,8 +68,9 @@ class LoadPoint:
     policies: dict[str, PolicyResult]
     executed_winner: str = ""
     simulated_winner: str = ""
-    gap: float = 0.0  # |MB − EB| executed throughput over their mean
-    noise: float = 0.0  # the larger repeat spread of MB and EB
+    paired_gaps: list[float] = field(default_factory=list)  # per repeat, (EB − MB) over their mean
+    gap: float = 0.0  # |mean of the paired gaps|
+    noise: float = 0.0  # their spread, max − min
     counted: bool = False  # the executed gap exceeds the noise
     agrees: bool | None = None  # the verdict names the executed winner ("too close to call" never does)
     point_agrees: bool | None = None  # the point estimate's side names it
@@ -75,10 +78,13 @@ class LoadPoint:
     def judge(self) -> None:
         """Executed and simulated winners of MB against EB, the gap against the noise, agreement."""
         mb, eb = self.policies["mb"], self.policies["eb"]
-        self.executed_winner = "EB" if eb.executed_tok_s > mb.executed_tok_s else "MB"
+        self.paired_gaps = [(e.throughput_tok_s - m.throughput_tok_s) / statistics.mean([e.throughput_tok_s,
+                                                                                      m.throughput_tok_s])
+                            for m, e in zip(mb.executed, eb.executed, strict=True)]
+        mean = statistics.mean(self.paired_gaps)
+        self.executed_winner = "EB" if mean > 0 else "MB"
         self.simulated_winner = "EB" if eb.simulated.throughput_tok_s > mb.simulated.throughput_tok_s else "MB"
-        self.gap = abs(eb.executed_tok_s - mb.executed_tok_s) / statistics.mean([eb.executed_tok_s, mb.executed_tok_s])
-        self.noise = max(mb.noise, eb.noise)
+        self.gap, self.noise = abs(mean), max(self.paired_gaps) - min(self.paired_gaps)
         self.counted = self.gap > self.noise
         self.agrees = (self.predicted == self.executed_winner) if self.counted else None
         self.point_agrees = (self.point_decision == self.executed_winner) if self.counted else None

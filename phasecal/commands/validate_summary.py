@@ -29,8 +29,9 @@ def print_validation(v: Validation, console: Console) -> None:
                       "—" if p.agrees is None else ("✓" if p.agrees else "✗"))
     console.print(table)
     console.print("verdict: Δ(N)'s bootstrap verdict (close = too close to call); exec/sim: the executed and "
-                  "simulated throughput winner of MB and EB; ok: the verdict names the executed winner, counted "
-                  "only where the gap exceeds the repeats' noise", highlight=False)
+                  "simulated throughput winner of MB and EB; gap: the mean of each repeat's EB − MB gap, noise: "
+                  "their spread; ok: the verdict names the executed winner, counted only where the gap exceeds "
+                  "the noise", highlight=False)
     share = "—" if v.agreement is None else f"{v.agreement:.0%}"
     point = "—" if v.point_agreement is None else f"{v.point_agreement:.0%}"
     console.print(f"the verdict names the executed winner at {share} of the {len(v.counted)} load points whose "

@@ -95,7 +95,8 @@ Markdown(load_curves.validation_markdown(load_curves.sweep_validation(sweep), "s
 # %% [markdown]
 # The same question executed: `phasecal validate` runs MB, EB and EB+ on the device over a closed-loop
 # load sweep, with repeats, and sets Δ(N)'s verdict against the executed winner of MB and EB; a point whose
-# executed gap is within the repeats' noise is not counted.
+# executed gap (the mean of each repeat's EB − MB gap, the two run back to back) is within the noise (the
+# spread of those gaps) is not counted.
 
 # %%
 validated, validation_sources = read_validations(results)
@@ -104,8 +105,8 @@ Markdown(load_curves.validation_markdown(validated, "executed winner", "load poi
 
 # %% [markdown]
 # Executed against simulated throughput at the same load points: each policy's mean over the repeats
-# against its simulation under the profile, and the executed MB/EB gap against the repeats' noise (their
-# spread), which decides whether a point is counted above.
+# against its simulation under the profile, and the executed MB/EB gap against its noise, which decides
+# whether a point is counted above.
 
 # %%
 Markdown(load_curves.validation_throughput_markdown(read_validation_throughput(results)))

@@ -31,11 +31,20 @@ def _point(c: int, predicted: str, mb: tuple, eb: tuple) -> LoadPoint:
 def test_winner_counts_only_above_the_noise():
     clear = _point(8, "EB", (1000, 900, 910), (1000, 1000, 1010))
     assert clear.executed_winner == "EB" and clear.counted and clear.agrees
-    assert clear.noise == pytest.approx(10 / 905) and clear.gap > clear.noise  # MB spreads more
-    noisy = _point(8, "EB", (1000, 900, 1000), (1000, 960, 960))  # MB's repeats spread more than the gap
+    assert clear.paired_gaps == pytest.approx([100 / 950, 100 / 960])  # each repeat's EB against its MB
+    assert clear.noise == pytest.approx(100 / 950 - 100 / 960)
+    assert clear.gap == pytest.approx((100 / 950 + 100 / 960) / 2)
+    noisy = _point(8, "EB", (1000, 900, 1000), (1000, 960, 960))  # paired gaps +6.5% and −4.1%: spread > mean
     assert not noisy.counted and noisy.agrees is None
     unsure = _point(8, "too close to call", (1000, 900, 905), (1000, 1000, 1005))
     assert unsure.counted and unsure.agrees is False and unsure.point_agrees is False  # point estimate said MB
+
+
+def test_paired_gaps_cancel_load_shared_by_a_repeat():
+    # the second repeat ran 20% slower for both policies (other processes): EB's 5% lead holds in each repeat
+    shared = _point(16, "EB", (1000, 1000, 800), (1000, 1050, 840))
+    assert shared.counted and shared.executed_winner == "EB" and shared.noise == pytest.approx(0)
+    assert shared.policies["mb"].noise > shared.gap  # each policy's own spread would have hidden it
 
 
 def test_agreement_crossover_and_sim_gap():
