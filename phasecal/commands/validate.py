@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-DEFAULT_CONCURRENCY = "1,4,8,16,32,48"  # scheduler.validate.CONCURRENCIES, kept here so the CLI starts light
+DEFAULT_CONCURRENCY = "1,4,8,16,32,48,64"  # scheduler.validate.CONCURRENCIES, kept here so the CLI starts light
 
 
 def _concurrencies(text: str) -> list[int]:
