@@ -116,7 +116,8 @@ def read_validations(results: Results) -> tuple[list[tuple], list[str]]:
             label = profile_label(doc.get("profile"), root, path, results)[0]
             for p in doc["points"]:
                 counted = bool(p["counted"])
-                observed = str(p["executed_winner"]) + ("" if counted else " (gap within noise)")
+                observed = str(p["executed_winner"]) + ("" if counted else " (same schedule)" if p.get("same_schedule")
+                                                        else " (gap within noise)")
                 rows.append((label, f"c = {p['concurrency']}", str(p["predicted"]), observed,
                              p.get("agrees") if counted else None))
         except (AttributeError, KeyError, TypeError, ValueError) as e:

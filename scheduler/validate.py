@@ -5,8 +5,9 @@ profile and executed on the device `repeats` times (`run.simulate(..., execute=T
 the policies back to back, so MB and EB of one repeat meet the same load from other processes. The
 executed winner is the policy, of MB and EB, with the higher executed throughput, which is what Δ(N)
 predicts: the mean over the repeats of each repeat's paired gap (EB − MB over their mean). The point
-counts only where that mean exceeds the noise, the spread (max − min) of the paired gaps, and there a
-"too close to call" verdict counts as not naming the winner. Reported: the
+counts only where that mean exceeds the noise, the spread (max − min) of the paired gaps, and where MB
+and EB simulate different steps (at c = 1 both run the same schedule: there is no decision to check and any
+gap is noise); there a "too close to call" verdict counts as not naming the winner. Reported: the
 share of counted points where the prediction names that winner, the executed crossover load against the
 predicted one, and executed against simulated throughput. Torch is imported only by the executed path.
 """
@@ -72,7 +73,8 @@ class LoadPoint:
     paired_gaps: list[float] = field(default_factory=list)  # per repeat, (EB − MB) over their mean
     gap: float = 0.0  # |mean of the paired gaps|
     noise: float = 0.0  # their spread, max − min
-    counted: bool = False  # the executed gap exceeds the noise
+    same_schedule: bool = False  # MB and EB simulate the same steps: nothing to decide
+    counted: bool = False  # different schedules, and the executed gap exceeds the noise
     agrees: bool | None = None  # the verdict names the executed winner ("too close to call" never does)
     point_agrees: bool | None = None  # the point estimate's side names it
 
@@ -86,7 +88,9 @@ class LoadPoint:
         self.executed_winner = "EB" if mean > 0 else "MB"
         self.simulated_winner = "EB" if eb.simulated.throughput_tok_s > mb.simulated.throughput_tok_s else "MB"
         self.gap, self.noise = abs(mean), max(self.paired_gaps) - min(self.paired_gaps)
-        self.counted = self.gap > self.noise
+        self.same_schedule = (mb.simulated.steps == eb.simulated.steps
+                              and mb.simulated.throughput_tok_s == eb.simulated.throughput_tok_s)
+        self.counted = not self.same_schedule and self.gap > self.noise
         self.agrees = (self.predicted == self.executed_winner) if self.counted else None
         self.point_agrees = (self.point_decision == self.executed_winner) if self.counted else None
 

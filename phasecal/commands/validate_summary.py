@@ -11,7 +11,8 @@ from phasecal.scheduler.validate import LoadPoint, Validation
 def print_point(p: LoadPoint, console: Console) -> None:
     """One finished load point: executed throughput per policy, the winner, the gap against the noise."""
     tps = ", ".join(f"{n} {r.executed_tok_s:,.0f}" for n, r in p.policies.items())
-    verdict = "agrees" if p.agrees else "does not name it" if p.agrees is not None else "not counted (gap ≤ noise)"
+    verdict = ("agrees" if p.agrees else "does not name it" if p.agrees is not None else
+               "not counted (MB and EB schedule the same steps)" if p.same_schedule else "not counted (gap ≤ noise)")
     console.print(f"c = {p.concurrency}: executed tok/s {tps}; winner {p.executed_winner} "
                   f"(gap {p.gap:.1%}, noise {p.noise:.1%}); predicted {p.predicted}: {verdict}", highlight=False)
 

@@ -16,14 +16,15 @@ SUMMARY = PolicySummary(**{f.name: 0.1 for f in dataclasses.fields(PolicySummary
     "mode_switches": 0, "steps": 10, "kv_peak_blocks": 1, "kv_blocks": 1})
 
 
-def _result(sim: float, *executed: float) -> PolicyResult:
-    return PolicyResult(dataclasses.replace(SUMMARY, throughput_tok_s=sim),
+def _result(sim: float, *executed: float, steps: int = 10) -> PolicyResult:
+    return PolicyResult(dataclasses.replace(SUMMARY, throughput_tok_s=sim, steps=steps),
                         [dataclasses.replace(SUMMARY, executed=True, throughput_tok_s=t) for t in executed])
 
 
-def _point(c: int, predicted: str, mb: tuple, eb: tuple) -> LoadPoint:
+def _point(c: int, predicted: str, mb: tuple, eb: tuple, eb_steps: int = 12) -> LoadPoint:
+    """MB's and EB's (simulated, *executed) throughputs; EB simulates `eb_steps` steps to MB's 10."""
     p = LoadPoint(c, 16, predicted, predicted if predicted != "too close to call" else "MB", -1e-6, None,
-                  {"mb": _result(*mb), "eb": _result(*eb), "ebplus": _result(*mb)})
+                  {"mb": _result(*mb), "eb": _result(*eb, steps=eb_steps), "ebplus": _result(*mb)})
     p.judge()
     return p
 
@@ -45,6 +46,15 @@ def test_paired_gaps_cancel_load_shared_by_a_repeat():
     shared = _point(16, "EB", (1000, 1000, 800), (1000, 1050, 840))
     assert shared.counted and shared.executed_winner == "EB" and shared.noise == pytest.approx(0)
     assert shared.policies["mb"].noise > shared.gap  # each policy's own spread would have hidden it
+
+
+def test_same_schedule_is_never_counted():
+    # c = 1: MB and EB simulate the same steps, so an executed gap however clear is noise, not a decision
+    same = _point(1, "MB", (1000, 900, 901), (1000, 1000, 1001), eb_steps=10)
+    assert same.same_schedule and not same.counted and same.agrees is None and same.gap > same.noise
+    for differs in (_point(1, "MB", (1000, 900, 901), (999, 1000, 1001), eb_steps=10),
+                    _point(1, "MB", (1000, 900, 901), (1000, 1000, 1001))):
+        assert not differs.same_schedule and differs.counted
 
 
 def test_agreement_crossover_and_sim_gap():
