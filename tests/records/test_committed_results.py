@@ -23,6 +23,7 @@ PUBLISHED = RESULTS / "reference"  # copied unchanged from their authors, cited 
 BENCH_RECORDS = sorted(RESULTS.glob("derived/*/bench.json"))  # benchmark speed records, read by no stage
 SWEEPS = sorted(RESULTS.rglob("sweep.json"))  # `phasecal simulate --sweep --out`, read by reports/load_files.py
 FAIR_STUDY = sorted(RESULTS.glob("fair_vs_mb/*.json"))  # benchmarks/fair_vs_mb.py and fair_executed.py
+VALIDATIONS = sorted(RESULTS.rglob("validation.json"))  # `phasecal validate`, read by reports/load_files.py
 
 
 def _ids(paths):
@@ -34,9 +35,22 @@ def test_there_are_committed_results():
 
 
 def test_every_committed_json_has_a_typed_reader():
-    typed = set(PROFILES) | set(SUITE_SUMMARIES) | set(SCHEDULES) | set(BENCH_RECORDS) | set(SWEEPS) | set(FAIR_STUDY)
+    typed = (set(PROFILES) | set(SUITE_SUMMARIES) | set(SCHEDULES) | set(BENCH_RECORDS) | set(SWEEPS)
+             | set(FAIR_STUDY) | set(VALIDATIONS))
     untyped = [p for p in RESULTS.rglob("*.json") if p not in typed and PUBLISHED not in p.parents]
     assert not untyped, f"results without a typed reader: {untyped}"
+
+
+def test_validations_load():
+    from phasecal.reports.data import load_results
+    from phasecal.reports.load_files import read_validation_throughput, read_validations
+
+    results = load_results(RESULTS)
+    rows, sources = read_validations(results)
+    assert not [p for p in results.problems if "validation" in p]
+    assert {f"results/{p.relative_to(RESULTS)}" for p in VALIDATIONS} <= set(sources)
+    per_point = [r for r in read_validation_throughput(results) if r[1] != "all"]
+    assert len(per_point) == len(rows) and all(r[4] for r in per_point)
 
 
 def test_load_sweeps_load():
