@@ -82,6 +82,10 @@ def _validation_doc() -> dict:
     return json.loads(json.dumps(Validation(str(path), "CPU", "64/16", 2, [point]).to_dict()))
 
 
+def test_what_validate_writes_matches_its_schema():
+    check(_validation_doc(), "validation", "validation.json")
+
+
 @pytest.mark.parametrize("kind", [k.name for k in KINDS if k.form == "json"])
 def test_each_json_schema_refuses_a_broken_document(kind):
     path = _example_file(kind)  # a committed file of the kind; for one that has none yet, what its writer makes
