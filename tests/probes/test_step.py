@@ -133,3 +133,8 @@ def test_a_failed_graph_check_flags_its_point_and_the_others_are_kept(fast_suite
         append_record(raw, rec)
     _, steps, sources = read_steps([raw])
     assert len(steps) == len(records) - 1 and sources[0]["flagged_step_points_left_out"] == 1
+
+
+def test_one_interleaved_group_holds_the_default_cpu_grid():
+    """Groups of the CPU grid sat 3-8% apart under drift: the default grid is sampled as one group."""
+    assert step.CPU_GROUP == len(step.compositions(step.CPU_GRID))
