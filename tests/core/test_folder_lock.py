@@ -1,5 +1,6 @@
 """One writer per result folder: a second process is refused, naming the holder; the lock dies with its holder."""
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -15,16 +16,27 @@ HOLD = ("import sys, time\n"
         "    time.sleep(60)\n")
 
 
-def test_a_second_process_is_refused_with_the_holders_pid_and_command(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+@contextlib.contextmanager
+def other_process(script: str, folder, ready: str):
+    """A child running `script` on `folder`, once it has printed `ready`; killed on leaving."""
+    proc = subprocess.Popen([sys.executable, "-c", script, str(folder)], stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().strip() == "held"
-        with pytest.raises(ValueError, match=f"in use by another phasecal \\(pid {proc.pid}: phasecal run --quick\\)"):
-            with hold_result_folder(tmp_path):
-                pass
+        assert proc.stdout.readline().strip() == ready
+        yield proc
     finally:
         proc.kill()
         proc.wait()
+
+
+def assert_refused_naming(folder, pid: int, command: str) -> None:
+    with pytest.raises(ValueError, match=f"in use by another phasecal \\(pid {pid}: {command}\\)"):
+        with hold_result_folder(folder):
+            pass
+
+
+def test_a_second_process_is_refused_with_the_holders_pid_and_command(tmp_path):
+    with other_process(HOLD, tmp_path, "held") as proc:
+        assert_refused_naming(tmp_path, proc.pid, "phasecal run --quick")
     with hold_result_folder(tmp_path, "after"):  # killed: the kernel dropped its lock
         assert "after" in (tmp_path / LOCK_NAME).read_text()
 
@@ -50,12 +62,5 @@ LATE = ("import fcntl, json, os, sys, time\n"
 
 
 def test_a_holder_that_has_locked_but_not_yet_written_its_pid_is_still_named(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", LATE, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "locked"
-        with pytest.raises(ValueError, match=f"in use by another phasecal \\(pid {proc.pid}: late\\)"):
-            with hold_result_folder(tmp_path):
-                pass
-    finally:
-        proc.kill()
-        proc.wait()
+    with other_process(LATE, tmp_path, "locked") as proc:
+        assert_refused_naming(tmp_path, proc.pid, "late")
