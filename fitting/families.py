@@ -157,7 +157,7 @@ def fit_linear(name: str, feats: Sequence[StepFeatures], y: np.ndarray,
     extra = _spill_column(name, cols, kv_cache_tokens)
     coef, _ = nonneg_lstsq([*(cols[form.columns[p]] for p in params), *extra],
                            [p in form.signed for p in params] + [False] * len(extra), y)
-    values = {p: float(c) for p, c in zip(params, coef, strict=False)}
+    values = {p: float(c) for p, c in zip(params, coef[: len(params)], strict=True)}
     values = spill_params(values, coef[-1], kv_cache_tokens) if extra else values
     return FittedFamily(name, values, _parametric_predictor(name, values))
 
@@ -181,7 +181,7 @@ def fit_roofline_at(feats: Sequence[StepFeatures], y: np.ndarray, knee: float, k
     extra = _spill_column("roofline", cols, kv_cache_tokens)
     coef, sse = nonneg_lstsq([*(cols[c] for c in names), *extra, np.maximum(tokens, knee)],
                              [c == "solo" for c in names] + [False] * (len(extra) + 1), y)
-    values = {p: float(c) for p, c in zip(names, coef, strict=False)}
+    values = {p: float(c) for p, c in zip(names, coef[: len(names)], strict=True)}
     values["t_token"] = float(coef[-1])
     values["knee_tokens"] = knee if values["t_token"] > 0 else 0.0
     return (spill_params(values, coef[len(names)], kv_cache_tokens) if extra else values), sse
