@@ -2,8 +2,8 @@
 
 One resample draws, for every measured point, its timing samples with replacement and takes their median
 again; everything the profile derives is then refitted on those medians: the exclusive α/β, β_MB(r) and
-the chosen step model (a roofline keeps the knee of the full fit, so each refit is one least squares; a KV
-spill term keeps its K, which the header gives, not the data).
+the chosen step model (a roofline keeps the knee of the full fit, and a KV spill term the onset K of the
+full fit, so each refit is one least squares).
 Percentile intervals of the refits bound the profile's numbers; `decide` pushes each refit through the
 EB threshold math of a workload to bound θ₀, θ*, k̂, N̂* and Δ(N), and calls the decision.
 """
@@ -46,7 +46,7 @@ def resampled_steps(steps: Sequence[MeasuredStep], rng: np.random.Generator) -> 
 
 def _refit_model(model: StepModel, steps: Sequence[MeasuredStep]) -> dict[str, float]:
     feats, y = [s.features for s in steps], np.array([s.time_s for s in steps])
-    kv_cache_tokens = model.params.get("kv_cache_tokens")  # K is physics from the header: kept, not refitted
+    kv_cache_tokens = model.params.get("kv_cache_tokens")  # the full fit's onset, kept like the knee
     if model.family in LINEAR_FORMS:
         return fit_linear(model.family, feats, y, kv_cache_tokens).params
     if model.family == "roofline":

@@ -33,14 +33,14 @@ def mixed_heldout_line(heldout: dict | None) -> str:
 
 
 def kv_spill_line(spill: dict | None, model: StepModel | None) -> str:
-    """Where decode KV spills out of the last-level cache (K, from the header) and what the step model charges
-    past it."""
+    """Where decode KV spills out of the last-level cache (K, from the header), where the step model's fit put
+    the onset, and what it charges past it."""
     if not spill:
         return "KV spill term: none (fitted before phasecal derived one)"
     cost = ""
     if model is not None and "t_kv_spill" in model.params:
-        cost = (f"; the {model.family} step model charges t_kv_spill {model.params['t_kv_spill'] * 1e9:.3g} ns per "
-                f"decode KV token beyond it")
+        cost = (f"; the {model.family} step model, its onset fitted at K' = {model.params['kv_cache_tokens']:,.0f} "
+                f"tokens, charges t_kv_spill {model.params['t_kv_spill'] * 1e9:.3g} ns per decode KV token beyond it")
     return f"KV spill term: {spill.get('note', '')}{cost}"
 
 

@@ -33,10 +33,13 @@ BLOCK_SIZE = 16
 # graphs alive); on a CPU of CPU_GROUP, which holds the whole default CPU grid: a shared CPU drifts by
 # 10-20% over tens of seconds, and with groups of 20 each group's fit residuals sat 3-8% off the others'
 # under load (2-core AMD EPYC VM), a drift that interleaving within one group turns into a common
-# scale. The price: Ctrl-C loses the unfinished group's points (a default CPU run's 70 s).
+# scale. The price: Ctrl-C loses the unfinished group's points (a default CPU run's 140 s).
 GPU_GROUP = 10
 CPU_GROUP = 65  # the default CPU grid's points (a test holds them equal)
+# Sampling rounds per group. A default CPU run's 2 s per point (suite.stop_rule) go in slices of 1/8 s, so
+# that a 10-20 s busy phase of another process lands on a few slices of each point, not half of one.
 ROUNDS = 8
+CPU_ROUNDS = 16
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class StepGrid:
     max_decode_kv: int | None = None  # bound on the KV tokens a step's decodes read (None: memory decides)
 
 
-# CPU (tiny model, fp32): sized for <= 100 s default / <= 45 s quick on 2 cores. Measured on this
+# CPU (tiny model, fp32): sized for <= 150 s default / <= 45 s quick on 2 cores. Measured on this
 # project's 2-core machine (one torch thread, glibc keeping freed memory): decode step time stays
 # linear in the KV read up to 64 x 2048 (8k KV tokens 22 ms, 16k 38-40 ms, 65k 122-124 ms, 131k 227 ms).
 CPU_GRID = StepGrid(
@@ -246,6 +249,11 @@ def group_size(ctx: ProbeContext) -> int:
     return GPU_GROUP if ctx.is_cuda else CPU_GROUP
 
 
+def rounds(ctx: ProbeContext) -> int:
+    """Sampling rounds of a group: CPU_ROUNDS for a default CPU run, else ROUNDS."""
+    return ROUNDS if ctx.is_cuda or ctx.quick else CPU_ROUNDS
+
+
 def _report_share(ctx: ProbeContext, size: int, done: float) -> None:
     ctx.report_partial(done * size)
 
@@ -266,7 +274,7 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
             return
         group = points[i : i + size]
         prepared = [prepare_point(ctx, model, p.params) for p in group]
-        timings = ctx.timer.measure_interleaved([fn for fn, _ in prepared], ctx.rule, rounds=ROUNDS,
+        timings = ctx.timer.measure_interleaved([fn for fn, _ in prepared], ctx.rule, rounds=rounds(ctx),
                                                 on_round=functools.partial(_report_share, ctx, len(group)))
         for p, (_, extra), t in zip(group, prepared, timings, strict=True):
             rates = StepRates(extra["tokens"], extra["tokens"] / t.median_s)

@@ -10,6 +10,7 @@ import pytest
 from synthetic_steps import grid, write_raw
 
 from phasecal.fitting.evaluate import kfold_predictions, mape
+from phasecal.fitting.explain import kv_spill_line
 from phasecal.fitting.families import SPILL_FAMILIES, fit_family
 from phasecal.fitting.features import StepFeatures, step_features
 from phasecal.fitting.fit import fit_profile
@@ -73,6 +74,17 @@ def test_a_planted_spill_is_recovered(family):
     without = mape(kfold_predictions(family, FEATS, y), y)
     with_spill = mape(kfold_predictions(family, FEATS, y, kv_cache_tokens=K), y)
     assert with_spill < 0.1 < without  # the bend is invisible to the s_d column alone
+
+
+@pytest.mark.parametrize("scale", [2 ** -0.5, 2 ** 0.5, 2.0])
+def test_the_spill_onset_is_fitted_around_the_derived_k(scale):
+    true = StepModel("roofline", TRUTHS["roofline"] | SPILL | {"kv_cache_tokens": K * scale})
+    y = np.array([predict_step_time(true, f) * (1 + random.Random(i).gauss(0, 2e-4)) for i, f in enumerate(FEATS)])
+    fitted = fit_family("roofline", FEATS, y, kv_cache_tokens=K)
+    assert fitted.params["kv_cache_tokens"] == pytest.approx(K * scale)
+    assert fitted.params["t_kv_spill"] == pytest.approx(4e-8, rel=0.01)
+    line = kv_spill_line({"note": "K = 4096"}, StepModel("roofline", fitted.params))
+    assert f"K' = {K * scale:,.0f} tokens" in line
 
 
 def test_no_spill_in_the_data_fits_a_zero_coefficient():
