@@ -17,7 +17,7 @@ import random
 from fair_step_log import StepRecord
 
 from phasecal.kernels.model import probe_chunks
-from phasecal.probes.step import CPU_GROUP, ROUNDS
+from phasecal.probes.step import CPU_GROUP, CPU_ROUNDS
 from phasecal.probes.timing import StopRule, Timer
 
 REPLAY_STEPS = 40  # executed steps re-timed per case (a random sample, seed 0)
@@ -54,7 +54,7 @@ def retime(model, comps: list[tuple[tuple, tuple]], settings: dict) -> list[floa
         fns.append(lambda chunks=chunks: model.forward(chunks).tolist())
     medians: list[float] = []
     for i in range(0, len(fns), CPU_GROUP):
-        medians += [t.median_s for t in timer.measure_interleaved(fns[i:i + CPU_GROUP], rule, rounds=ROUNDS)]
+        medians += [t.median_s for t in timer.measure_interleaved(fns[i:i + CPU_GROUP], rule, rounds=CPU_ROUNDS)]
     return medians
 
 

@@ -1,11 +1,16 @@
 """A TPOT SLO at which the executed-against-simulated attainment check can fail: one that fair, simulated under
-the profile, meets for about half of the requests.
+the profile, meets for 90% of the requests, the attainment goal of DistServe (Zhong et al., "DistServe:
+Disaggregating Prefill and Decoding for Goodput-optimized Large Language Model Serving", OSDI 2024, arXiv
+2401.09670: "within latency constraints for > 90% of requests").
 
-A loose SLO (every request meets it simulated and executed) agrees whatever the step times are. Near the
-middle of the simulated TPOT distribution many requests sit close to the SLO, so a step-time error of a few
-percent moves the attainment by many points. fair sizes its steps to the SLO it is given, so the SLO is found
-by bisection over the SLO itself (on a log scale), each candidate simulated with fair planning for it; the
-chosen SLO is then the `attainment`-th percentile of fair's simulated TPOTs at that SLO. Torch-free.
+A loose SLO (every request meets it simulated and executed) agrees whatever the step times are; one at the
+middle of the simulated TPOT distribution (50%, also run and shown) puts the bulk of the requests right at the
+SLO, where a bias of 1-2% in the step model moves tens of points, a knife edge no calibration on a shared CPU
+holds. At 90% the
+check still fails when executed steps run slower than planned by more than the model's error, at the
+attainment level operators set. fair sizes its steps to the SLO it is given, so the SLO is found by bisection
+over the SLO itself (on a log scale), each candidate simulated with fair planning for it; the chosen SLO is
+then the `attainment`-th percentile of fair's simulated TPOTs at that SLO. Torch-free.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from phasecal.scheduler.fair import FairBatching
 from phasecal.scheduler.metrics import SLO
 from phasecal.scheduler.simulator import SimulatedExecutor, run_engine
 
-TARGET = 0.5  # simulated TPOT attainment aimed at
+TARGETS = (0.9, 0.5)  # simulated TPOT attainments aimed at: DistServe's goal, then the knife edge shown beside it
 BISECTIONS = 12
 LOWEST_TPOT_S = 1e-3  # below any step time profiled (CPU tiny steps take 3 ms and more; H200 ones 10 ms)
 
@@ -41,7 +46,7 @@ def simulated_tpot_attainment(profile, workload, config, slo: SLO) -> float:
 
 
 def discriminating_slo(profile, workload, config, ttft_s: float, loose_tpot_s: float,
-                       target: float = TARGET) -> ChosenSLO:
+                       target: float = TARGETS[0]) -> ChosenSLO:
     """The TPOT SLO in [LOWEST_TPOT_S, `loose_tpot_s`] at which fair's simulated attainment is nearest
     `target` (bisection over log SLO, attainment rising with the SLO); the TTFT SLO stays `ttft_s`."""
     lo, hi = math.log(LOWEST_TPOT_S), math.log(loose_tpot_s)

@@ -7,6 +7,7 @@ Torch-free: fair_executed.py wraps the executor's `step` with `StepLog.wrap`; th
 from __future__ import annotations
 
 import resource
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 # profile's kv_cache_tokens (4096 on the 2-core EPYC VM), so the bins straddle it.
 S_D_EDGES = (1, 1024, 2048, 4096, 8192, 16384)
 FIRST_STEPS = (10, 50)  # the run's first steps (warm-up) as bins of their own, then its quarters
+LIKE_STEPS = 25  # steps per bin of like steps (same kind, neighbouring planned times)
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,33 @@ def by_preemption(steps: list[StepRecord]) -> dict:
     return out
 
 
+def like_step_bins(steps: list[StepRecord], per_bin: int = LIKE_STEPS) -> dict | None:
+    """Planned against executed over bins of like steps, median against median: per kind, the steps sorted by
+    planned time and cut into bins of `per_bin` (the last bin takes the remainder), each bin's median
+    executed time against its median planned time. This is what the profile's held-out error scores (a
+    composition's median over many samples against the model), where the per-step error also holds each
+    single step's own scatter. The steps-weighted mean |error| and the bins' signed median, in percent;
+    None where no kind has `per_bin` steps."""
+    rows = []  # (steps in the bin, signed error %)
+    for kind in ("prefill", "decode", "mixed"):
+        mine = sorted((s for s in steps if s.kind == kind), key=lambda s: s.planned_s)
+        cuts = list(range(0, len(mine) - per_bin + 1, per_bin))
+        for i, lo in enumerate(cuts):
+            part = mine[lo:] if i == len(cuts) - 1 else mine[lo:lo + per_bin]
+            planned, executed = statistics.median(s.planned_s for s in part), statistics.median(
+                s.executed_s for s in part)
+            rows.append((len(part), (planned - executed) / executed * 100))
+    if not rows:
+        return None
+    n = sum(k for k, _ in rows)
+    return {"bins": len(rows), "steps": n, "per_bin": per_bin, "mape_pct": sum(k * abs(e) for k, e in rows) / n,
+            "signed_median_pct": statistics.median(e for _, e in rows)}
+
+
 def breakdown(steps: list[StepRecord]) -> dict:
     """The planned-against-executed error overall, per kind, per decode KV bin, over time and by how often
     another process took the core during the step, on the executor's clock; overall also on the wall clock
-    (which other processes' time on the core inflates)."""
-    return {"all": errors(steps), "wall_clock": errors(steps, "wall_s"), "by_kind": by_kind(steps),
+    (which other processes' time on the core inflates); and over bins of like steps, median against median."""
+    return {"all": errors(steps), "like_steps": like_step_bins(steps), "wall_clock": errors(steps, "wall_s"),
+            "by_kind": by_kind(steps),
             "by_decode_kv": by_decode_kv(steps), "by_time": by_time(steps), "by_preemption": by_preemption(steps)}

@@ -79,34 +79,38 @@ def executed_markdown(run: dict, machine: dict) -> list[str]:
     lines = [f"Executed on the CPU ({machine.get('processor', '?')}, {machine.get('cpu_count', '?')} cores, shared) "
              f"under `{run['profile']}` (measured on {run['profile_device']}; held-out k-fold MAPE of its step "
              f"model ({run.get('held_out_family', '?')}) {'n/a' if err is None else f'{err:.1f}%'}). Planned vs "
-             "executed: mean absolute error per step (signed median), also over the steps during which no other "
-             "process took the core (how many); re-timed probe-style after the run: planned "
-             "and executed against a sample of the executed compositions, and the profile's own points now against "
-             "when profiled.", "",
-             "| workload | SLO (TTFT, TPOT) | steps | planned vs executed | prefill / decode / mixed | steps no other "
-             "process interrupted | planned vs re-timed | executed vs re-timed | machine vs profiled | TPOT "
-             "attainment, simulated → executed | load |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "executed: mean absolute error per step (signed median); over bins of like steps (same kind, "
+             "neighbouring planned times), each bin's median against median, as the held-out error scores a point; "
+             "also over the steps during which no other process took the core (how many); re-timed probe-style "
+             "after the run: planned and executed against a sample of the executed compositions, and the profile's "
+             "own points now against when profiled.", "",
+             "| workload | SLO (TTFT, TPOT) | steps | planned vs executed | like steps, median vs median (bins) | "
+             "prefill / decode / mixed | steps no other process interrupted | planned vs re-timed | executed vs "
+             "re-timed | machine vs profiled | TPOT attainment, simulated → executed | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in run["cases"]:
         e = c["planned_vs_executed_steps"]
         kinds = " / ".join(f"{e['by_kind'][k]['mape_pct']:.1f}%" if k in e["by_kind"] else "–"
                            for k in ("prefill", "decode", "mixed"))
+        like = e.get("like_steps")
+        like = f"{like['mape_pct']:.1f}% ({like['bins']})" if like else "–"
         calm = e.get("by_preemption", {}).get("0")
         calm = f"{calm['mape_pct']:.1f}% ({calm['steps']})" if calm else "–"
         rt = c.get("retimed") or {}
         rep, dr = rt.get("replay"), rt.get("drift")
         pct = "{:+.1f}%".format
-        slo = f"{c['slo']['ttft_s']:g} s, {c['slo']['tpot_s'] * 1e3:.3g} ms" + (" (discriminating)" if c.get(
-            "slo_choice") else "")
+        choice = c.get("slo_choice")
+        slo = f"{c['slo']['ttft_s']:g} s, {c['slo']['tpot_s'] * 1e3:.3g} ms" + (
+            f" (discriminating: {choice['simulated_attainment']:.0%} simulated)" if choice else "")
         t = c["tpot_attainment"]
         lines.append(
             f"| {c['workload']} | {slo} | {e['all']['steps']} | {e['all']['mape_pct']:.1f}% "
-            f"({pct(e['all']['signed_median_pct'])}) | {kinds} | {calm} | "
+            f"({pct(e['all']['signed_median_pct'])}) | {like} | {kinds} | {calm} | "
             f"{pct(rep['planned_vs_replayed']['median_pct']) if rep else '–'} | "
             f"{pct(rep['executed_vs_replayed']['median_pct']) if rep else '–'} | "
             f"{pct(dr['now_vs_profiled']['median_pct']) if dr else '–'} | "
             f"{t['simulated']:.1%} → {t['executed']:.1%} | {c['loadavg_1_5_15']['before'][0]:.1f} |")
     chosen = [c["slo_choice"]["how"] for c in run["cases"] if c.get("slo_choice")]
     if chosen:
-        lines += ["", f"Discriminating SLO: {chosen[0]}."]
+        lines += ["", f"Discriminating SLOs: {'; '.join(chosen)}."]
     return lines

@@ -18,6 +18,7 @@ def test_table_rows_and_executed_lines(tmp_path):
     err = {"steps": 10, "mape_pct": 12.5, "signed_median_pct": -11.0, "mean_planned_ms": 8.0, "mean_executed_ms": 9.0}
     case = {"workload": "256/64 rate=3", "slo": {"ttft_s": 2.0, "tpot_s": 0.1}, "slo_choice": None,
             "planned_vs_executed_steps": {"all": err, "by_kind": {"decode": {**err, "mape_pct": 14.0}},
+                                          "like_steps": {"bins": 3, "steps": 10, "mape_pct": 4.5},
                                           "by_preemption": {"0": {**err, "mape_pct": 6.0, "steps": 4}}},
             "retimed": {"replay": {"planned_vs_replayed": {"median_pct": -9.0},
                                    "executed_vs_replayed": {"median_pct": 2.0}},
@@ -35,10 +36,11 @@ def test_table_rows_and_executed_lines(tmp_path):
     md = fair_vs_mb_markdown(load_results(tmp_path))
     assert "| H200 | balanced | 1 s, 30 ms | 20 → 22 (+10%) | 0.26 → 0.55 s | 90.5% → 100.0% | 0.12 → 0.17 s |" in md
     assert "held-out k-fold MAPE of its step model (roofline) 3.8%" in md
-    assert ("| 256/64 rate=3 | 2 s, 100 ms | 10 | 12.5% (-11.0%) | – / 14.0% / – | 6.0% (4) | -9.0% | +2.0% | +7.5% | "
+    assert ("| 256/64 rate=3 | 2 s, 100 ms | 10 | 12.5% (-11.0%) | 4.5% (3) | – / 14.0% / – | 6.0% (4) | -9.0% | "
+            "+2.0% | +7.5% | "
             "97.0% → 100.0% | 7.5 |") in md
-    assert "| 1 s, 6.35 ms (discriminating) |" in md and "50.0% → 5.0%" in md
-    assert "Discriminating SLO: bisection for 50%." in md
+    assert "| 1 s, 6.35 ms (discriminating: 50% simulated) |" in md and "50.0% → 5.0%" in md
+    assert "Discriminating SLOs: bisection for 50%." in md
 
 
 def test_absent_and_corrupt(tmp_path):
