@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -56,7 +57,7 @@ def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=Non
     sim_res = run_engine(FairBatching(profile, slo.ttft_s, slo.tpot_s), SimulatedExecutor(profile), w, cfg)
     fair = FairBatching(profile, slo.ttft_s, slo.tpot_s)
     ex = ExecutedExecutor(profile, cfg, device="cpu", seed=0)
-    log = StepLog(fair.predicted_s)
+    log = StepLog(fair.predicted_s, fair.plan_scale)
     log.wrap(ex)
     load_before = os.getloadavg()
     ex_res = run_engine(fair, ex, w, cfg)
@@ -74,6 +75,7 @@ def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=Non
            "ttft_p99_s": {"simulated": sim.ttft_p99_s, "executed": exe.ttft_p99_s},
            "tpot_p50_s": {"simulated": sim.tpot_p50_s, "executed": exe.tpot_p50_s},
            "throughput_tok_s": {"simulated": sim.throughput_tok_s, "executed": exe.throughput_tok_s},
+           "online_correction_pct": (math.exp(fair.log_scale) - 1) * 100,
            "executed_wall_s": ex_res.wall_s, "loadavg_1_5_15": {"before": load_before, "after": load_after},
            "executor_clock": ex.clock_name}
     print_case(row)

@@ -2,7 +2,8 @@
 planned-against-executed error into its parts:
 
 - replay: a sample of the executed steps' own compositions, each on contiguous pages, sampled interleaved
-  to a median under the profile's stop rule. planned vs replayed is the step model's error at the
+  to a median under the profile's stop rule. planned (the profile's, without fair's online correction) vs
+  replayed is the step model's error at the
   compositions fair formed, on the machine as it is now; executed vs replayed is what running them inside the
   engine adds (one sample per step, the scheduler's page layout, host work between steps).
 - drift: the profile's own points in the executed steps' range, re-timed the same way, against the medians
@@ -65,10 +66,12 @@ def signed_errors(estimate: list[float], reference: list[float]) -> dict:
 
 
 def replay(model, steps: list[StepRecord], settings: dict, k: int = REPLAY_STEPS) -> dict:
-    """Re-time `k` of the executed steps (random, seed 0): planned and executed against the re-timed medians."""
+    """Re-time `k` of the executed steps (random, seed 0): the profile's plan (without fair's online correction)
+    and the executed time against the re-timed medians."""
     sample = [steps[i] for i in sorted(random.Random(0).sample(range(len(steps)), min(k, len(steps))))]
     again = retime(model, [(s.prefill, s.decode) for s in sample], settings)
-    return {"steps": len(sample), "planned_vs_replayed": signed_errors([s.planned_s for s in sample], again),
+    profile = [s.planned_s if s.profile_s is None else s.profile_s for s in sample]  # the step model alone
+    return {"steps": len(sample), "planned_vs_replayed": signed_errors(profile, again),
             "executed_vs_replayed": signed_errors([s.executed_s for s in sample], again)}
 
 

@@ -6,6 +6,7 @@ Torch-free: fair_executed.py wraps the executor's `step` with `StepLog.wrap`; th
 
 from __future__ import annotations
 
+import math
 import resource
 import statistics
 import time
@@ -28,6 +29,7 @@ class StepRecord:
     executed_s: float  # the executor's clock (the probe's: thread CPU time on the CPU)
     wall_s: float
     preempted: int | None = None  # involuntary context switches of the stepping thread during the step
+    profile_s: float | None = None  # the plan without fair's online correction (the profile's step model alone)
 
     @property
     def kind(self) -> str:
@@ -41,8 +43,9 @@ class StepRecord:
 class StepLog:
     """Records every step an executor runs, paired with the prediction fair logged for that batch."""
 
-    def __init__(self, planned: list[float]):
+    def __init__(self, planned: list[float], scales: list[float] | None = None):
         self.planned = planned  # fair's predicted_s: one entry per scheduling decision, in step order
+        self.scales = scales  # fair's plan_scale beside it: the online correction (log) of each plan
         self.steps: list[StepRecord] = []
 
     def wrap(self, executor) -> None:
@@ -61,9 +64,11 @@ class StepLog:
                 switches = involuntary_switches() - switches
             calls += 1
             if batch.prefill or batch.decode:  # an empty step (nothing fits) plans and runs nothing to compare
+                plan = self.planned[calls - 1]
+                alone = plan * math.exp(-self.scales[calls - 1]) if self.scales is not None else None
                 self.steps.append(StepRecord(tuple((q, r.num_computed) for r, q in batch.prefill),
                                              tuple(r.num_computed for r in batch.decode),
-                                             self.planned[calls - 1], dt, wall, switches))
+                                             plan, dt, wall, switches, alone))
             return dt
 
         executor.step = step
@@ -76,18 +81,20 @@ def involuntary_switches() -> int | None:
     return None if who is None else resource.getrusage(who).ru_nivcsw
 
 
-def errors(steps: list[StepRecord], clock: str = "executed_s") -> dict | None:
+def errors(steps: list[StepRecord], clock: str = "executed_s", plan: str = "planned_s") -> dict | None:
     """|planned − executed| / executed over `steps`: mean (MAPE), median, 90th percentile, and the median
-    signed error (planned − executed) / executed, in percent; the mean planned and executed ms. None if empty."""
-    if not steps:
+    signed error (planned − executed) / executed, in percent; the mean planned and executed ms. None if empty
+    (or, for `plan` = "profile_s", where the log has no uncorrected plans)."""
+    if not steps or any(getattr(s, plan) is None for s in steps):
         return None
     measured = [getattr(s, clock) for s in steps]
-    signed = sorted((s.planned_s - m) / m * 100 for s, m in zip(steps, measured, strict=True))
+    planned = [getattr(s, plan) for s in steps]
+    signed = sorted((p - m) / m * 100 for p, m in zip(planned, measured, strict=True))
     absolute = sorted(abs(e) for e in signed)
     n = len(steps)
     return {"steps": n, "mape_pct": sum(absolute) / n, "median_pct": absolute[n // 2],
             "p90_pct": absolute[min(n - 1, int(0.9 * n))], "signed_median_pct": signed[n // 2],
-            "mean_planned_ms": sum(s.planned_s for s in steps) / n * 1e3, "mean_executed_ms": sum(measured) / n * 1e3}
+            "mean_planned_ms": sum(planned) / n * 1e3, "mean_executed_ms": sum(measured) / n * 1e3}
 
 
 def by_kind(steps: list[StepRecord]) -> dict:
@@ -157,7 +164,8 @@ def like_step_bins(steps: list[StepRecord], per_bin: int = LIKE_STEPS) -> dict |
 def breakdown(steps: list[StepRecord]) -> dict:
     """The planned-against-executed error overall, per kind, per decode KV bin, over time and by how often
     another process took the core during the step, on the executor's clock; overall also on the wall clock
-    (which other processes' time on the core inflates); and over bins of like steps, median against median."""
+    (which other processes' time on the core inflates) and for the profile's plan without fair's online
+    correction; and over bins of like steps, median against median."""
     return {"all": errors(steps), "like_steps": like_step_bins(steps), "wall_clock": errors(steps, "wall_s"),
-            "by_kind": by_kind(steps),
+            "profile_alone": errors(steps, plan="profile_s"), "by_kind": by_kind(steps),
             "by_decode_kv": by_decode_kv(steps), "by_time": by_time(steps), "by_preemption": by_preemption(steps)}

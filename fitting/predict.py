@@ -160,6 +160,12 @@ class StepCoefficients:
         return t
 
 
+    def scaled(self, factor: float) -> StepCoefficients:
+        """The same model with every step `factor` times as long (the knee and K, counts of tokens, kept)."""
+        kept = ("knee", "kv_cache_tokens")
+        return StepCoefficients(**{k: getattr(self, k) * (1.0 if k in kept else factor) for k in self.__slots__})
+
+
 def step_coefficients(profile: Profile, graph: bool = False) -> StepCoefficients:
     """The coefficients `profile_step_time` uses for a step (a pure-decode one when `graph`)."""
     model = profile.graph_step_model if graph and profile.graph_step_model is not None else profile.step_model

@@ -81,19 +81,25 @@ def executed_markdown(run: dict, machine: dict) -> list[str]:
              f"model ({run.get('held_out_family', '?')}) {'n/a' if err is None else f'{err:.1f}%'}). Planned vs "
              "executed: mean absolute error per step (signed median); over bins of like steps (same kind, "
              "neighbouring planned times), each bin's median against median, as the held-out error scores a point; "
+             "the profile's plan without fair's online correction, and how far the correction had moved by the end; "
              "also over the steps during which no other process took the core (how many); re-timed probe-style "
-             "after the run: planned and executed against a sample of the executed compositions, and the profile's "
-             "own points now against when profiled.", "",
+             "after the run: the profile's plan and the executed time against a sample of the executed "
+             "compositions, and the profile's own points now against when profiled.", "",
              "| workload | SLO (TTFT, TPOT) | steps | planned vs executed | like steps, median vs median (bins) | "
-             "prefill / decode / mixed | steps no other process interrupted | planned vs re-timed | executed vs "
-             "re-timed | machine vs profiled | TPOT attainment, simulated → executed | load |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "profile alone, no online correction | correction at the end | prefill / decode / mixed | steps no "
+             "other process interrupted | profile vs re-timed | executed vs re-timed | machine vs profiled | TPOT "
+             "attainment, simulated → executed | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in run["cases"]:
         e = c["planned_vs_executed_steps"]
         kinds = " / ".join(f"{e['by_kind'][k]['mape_pct']:.1f}%" if k in e["by_kind"] else "–"
                            for k in ("prefill", "decode", "mixed"))
         like = e.get("like_steps")
         like = f"{like['mape_pct']:.1f}% ({like['bins']})" if like else "–"
+        alone = e.get("profile_alone")
+        alone = f"{alone['mape_pct']:.1f}% ({alone['signed_median_pct']:+.1f}%)" if alone else "–"
+        corr = c.get("online_correction_pct")
+        corr = "–" if corr is None else f"{corr:+.1f}%"
         calm = e.get("by_preemption", {}).get("0")
         calm = f"{calm['mape_pct']:.1f}% ({calm['steps']})" if calm else "–"
         rt = c.get("retimed") or {}
@@ -105,7 +111,7 @@ def executed_markdown(run: dict, machine: dict) -> list[str]:
         t = c["tpot_attainment"]
         lines.append(
             f"| {c['workload']} | {slo} | {e['all']['steps']} | {e['all']['mape_pct']:.1f}% "
-            f"({pct(e['all']['signed_median_pct'])}) | {like} | {kinds} | {calm} | "
+            f"({pct(e['all']['signed_median_pct'])}) | {like} | {alone} | {corr} | {kinds} | {calm} | "
             f"{pct(rep['planned_vs_replayed']['median_pct']) if rep else '–'} | "
             f"{pct(rep['executed_vs_replayed']['median_pct']) if rep else '–'} | "
             f"{pct(dr['now_vs_profiled']['median_pct']) if dr else '–'} | "

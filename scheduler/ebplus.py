@@ -59,6 +59,9 @@ class EBPlus:
         if self._completions % self.settings.every == 0:
             self._decide(st)
 
+    def on_step_time(self, batch: Batch, seconds: float) -> None:
+        pass  # the selector decides on completions and the profile, not on step times
+
     def _decide(self, st: SchedulerState) -> None:
         s = self.settings
         if self._last_switch is not None and self._completions - self._last_switch < s.cooldown:

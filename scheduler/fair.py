@@ -33,6 +33,13 @@ for an upper-level router. What this module follows, and what it simplifies:
 - Load estimate (simplified). `utilization` is each step's predicted time over its budget (the paper's
   per-step capacity use); `estimate_load(st)` prices all queued work as one step, in TPOT SLOs, for a
   router to compare instances. No cluster-level router is built here.
+- Online correction (phasecal's addition). A profile is measured once; the machine it serves on drifts
+  (re-timing a profile's own points 15-30 min later on the shared 2-core AMD EPYC VM gave -2 to +10%), and
+  inside an engine steps run with other steps' data around them rather than replayed back to back. After
+  each step fair ran on its own, the log of executed over planned time moves a streaming median estimate
+  m by CORRECTION_STEP toward itself (stochastic approximation: m rises by a step when the ratio is above
+  it, falls when below), so single slow steps do not pull it, and fair plans with the step model scaled
+  by e^m. Simulated steps take what the model predicts, so there m stays 0 and nothing changes.
 - Not followed: the paper's own profiler and engine integration (phasecal's profile and reference
   engine stand in), and any preemption other than MB's recompute policy.
 
@@ -54,6 +61,8 @@ from .state import Batch, SchedulerState
 DEFAULT_MAX_TOKENS = 8192  # vLLM v1's max_num_batched_tokens for `vllm serve` on GPUs with ≥ 70 GiB
 DEFAULT_MARGIN = 0.05  # plan steps this much short of their deadline where the profile has no held-out error
 URGENCY_WINDOW = 8  # prefills in line whose TTFT deadlines a step weighs (bounded: the queue may be long)
+CORRECTION_STEP = 0.002  # per executed step, in log time: a 10% drift is tracked within about 50 steps
+RESCALE_AT = 0.005  # the planning coefficients are rebuilt when m has moved this far (log) from them
 
 
 def held_out_error(profile: Profile) -> float | None:
@@ -69,23 +78,29 @@ def held_out_error(profile: Profile) -> float | None:
 class FairBatching(OneMode):
     """Each step: all running decodes, then prefill chunks sized so the predicted step meets the tightest
     decode deadline (see the module docstring). `predicted_s` logs every step's predicted time (one entry
-    per scheduling decision); `utilization` the last step's predicted time over its budget."""
+    per scheduling decision, with the online correction); `utilization` the last step's predicted time over
+    its budget; `correct=False` plans with the profile as it is."""
 
     name = "fair"
 
     def __init__(self, profile: Profile, ttft_slo: float = 2.0, tpot_slo: float = 0.1, *,
-                 max_tokens: int | None = None, margin: float | None = None, decode_graph: bool = False):
+                 max_tokens: int | None = None, margin: float | None = None, decode_graph: bool = False,
+                 correct: bool = True):
         if ttft_slo <= 0 or tpot_slo <= 0:
             raise ValueError(f"fair needs positive SLOs, got TTFT {ttft_slo} s and TPOT {tpot_slo} s")
         if max_tokens is not None and max_tokens < 1:
             raise ValueError(f"fair's token cap must be ≥ 1, got {max_tokens}")
-        self.coeffs: StepCoefficients = step_coefficients(profile)
-        self.decode_coeffs: StepCoefficients = step_coefficients(profile, graph=decode_graph)
+        self._profiled = (step_coefficients(profile), step_coefficients(profile, graph=decode_graph))
+        self.coeffs, self.decode_coeffs = self._profiled
+        self.correct = correct
+        self.log_scale = 0.0  # m: the streaming median of log(executed / predicted by the profile)
+        self._applied = 0.0  # the m the planning coefficients are scaled by
         self.ttft, self.tpot = ttft_slo, tpot_slo
         self.max_tokens = max_tokens
         err = held_out_error(profile)
         self.margin = margin if margin is not None else err if err is not None else DEFAULT_MARGIN
         self.predicted_s: list[float] = []
+        self.plan_scale: list[float] = []  # the online correction (log) each prediction was scaled by
         self.budget_s = math.inf  # the last step's time budget
         self.utilization = 0.0
 
@@ -234,9 +249,23 @@ class FairBatching(OneMode):
             s_d += r.num_computed
         t = coeffs.time(n_p, n_d, s_p, s_d, len(batch.prefill) + n_d)
         self.predicted_s.append(t)
+        self.plan_scale.append(self._applied)
         self.budget_s = budget
         self.utilization = t / budget
         return batch
+
+    def on_step_time(self, batch: Batch, seconds: float) -> None:
+        """Move the online correction toward this step's executed/planned log ratio (module docstring)."""
+        planned = self.predicted_s[-1] if self.predicted_s else 0.0
+        if not self.correct or planned <= 0 or seconds <= 0:
+            return
+        error = math.log(seconds / planned) + self._applied - self.log_scale
+        if abs(error) > 1e-9:  # a simulated step is the plan itself, up to rounding
+            self.log_scale += CORRECTION_STEP if error > 0 else -CORRECTION_STEP
+        if abs(self.log_scale - self._applied) >= RESCALE_AT:
+            self._applied = self.log_scale
+            factor = math.exp(self._applied)
+            self.coeffs, self.decode_coeffs = (c.scaled(factor) for c in self._profiled)
 
     def estimate_load(self, st: SchedulerState) -> float:
         """All queued work (every pending prefill token and one token per decode) priced as one step, in

@@ -46,6 +46,10 @@ class Policy(Protocol):
         """Called when `req` finishes, before it leaves `st.running`."""
         ...
 
+    def on_step_time(self, batch: Batch, seconds: float) -> None:
+        """Called after each step the executor ran (or costed) on its own, with the seconds it took."""
+        ...
+
 
 class Executor(Protocol):
     """Runs (or costs) one step and says how long it took."""
@@ -59,7 +63,7 @@ class Executor(Protocol):
 
 class OneMode:
     """Base of the policies with one mode (MB, PF, EB): no switches, no online decisions, nothing to do when
-    a request finishes."""
+    a request finishes or a step's time is known."""
 
     switches = 0
 
@@ -68,4 +72,7 @@ class OneMode:
         return []
 
     def on_finish(self, req: Request, st: SchedulerState) -> None:
+        pass
+
+    def on_step_time(self, batch: Batch, seconds: float) -> None:
         pass

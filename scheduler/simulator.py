@@ -227,7 +227,9 @@ def run_engine(policy: Policy, executor: Executor, workload: Workload, config: E
             k, run.clock = _decode_stretch(executor, batch.decode, run.st, run.clock, run.next_arrival())
         else:
             k = 1
-            run.clock += executor.step(batch, run.st)
+            seconds = executor.step(batch, run.st)
+            policy.on_step_time(batch, seconds)
+            run.clock += seconds
         run.apply(batch, k)
     return run.result(executor.executed, time.perf_counter() - t_start)
 

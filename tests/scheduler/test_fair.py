@@ -2,6 +2,8 @@
 prefill floor held, and the SLO trade against MB in the two directions the module docstring predicts."""
 
 import math
+import random
+import statistics
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -124,3 +126,46 @@ def test_bad_settings_and_margin(h200_profile, linear_profile):
         FairBatching(h200_profile, max_tokens=0)
     assert held_out_error(h200_profile) is None and FairBatching(h200_profile).margin == 0.05
     assert FairBatching(linear_profile, margin=0.1).margin == 0.1
+
+
+class SlowerMachine(SimulatedExecutor):
+    """The profile's steps, `factor` times as long, each scattered by a random ±`spread` (seeded)."""
+
+    def __init__(self, profile, factor: float, spread: float, seed: int = 0):
+        super().__init__(profile)
+        self.factor, self.spread, self.rng = factor, spread, random.Random(seed)
+
+    def step(self, batch, st) -> float:
+        return super().step(batch, st) * self.factor * (1 + self.rng.uniform(-self.spread, self.spread))
+
+
+def test_simulated_steps_leave_the_online_correction_at_zero(h200_profile):
+    w = synthetic(1000, 200, 100, rate=4.0, seed=2)
+    cfg = EngineConfig(max_num_seqs=64, token_budget=8192, kv_capacity_tokens=2**20).resolved(h200_profile)
+    fair = FairBatching(h200_profile, 2.0, 0.05)
+    on = run_engine(fair, SimulatedExecutor(h200_profile), w, cfg, fast_forward=False)
+    off = run_engine(FairBatching(h200_profile, 2.0, 0.05, correct=False), SimulatedExecutor(h200_profile), w, cfg,
+                     fast_forward=False)
+    assert fair.log_scale == 0.0 and set(fair.plan_scale) == {0.0}
+    assert [r.finish_time for r in on.requests] == [r.finish_time for r in off.requests]
+
+
+@pytest.mark.parametrize("factor", [0.85, 1.2])
+def test_the_online_correction_tracks_a_machine_slower_or_faster_than_profiled(h200_profile, factor):
+    """Steps 1.2x (0.85x) the profile's, each scattered by ±30%: the correction settles at the median ratio,
+    and the plans of the last steps match what they took in the median."""
+    w = synthetic(1500, 200, 200, rate=3.0, seed=3)
+    cfg = EngineConfig(max_num_seqs=64, token_budget=8192, kv_capacity_tokens=2**20).resolved(h200_profile)
+    fair = FairBatching(h200_profile, 5.0, 0.05)
+    took = []
+    ex = SlowerMachine(h200_profile, factor, spread=0.3, seed=int(factor * 100))
+    step = ex.step
+    ex.step = lambda batch, st: took.append(step(batch, st)) or took[-1]
+    res = run_engine(fair, ex, w, cfg, fast_forward=False)
+    check_result(res, w)
+    assert math.exp(fair.log_scale) == pytest.approx(factor, rel=0.03)
+    late = [t / p for t, p in zip(took[-300:], fair.predicted_s[-300:], strict=True)]
+    assert statistics.median(late) == pytest.approx(1.0, abs=0.04)
+    off = FairBatching(h200_profile, 5.0, 0.05, correct=False)
+    run_engine(off, SlowerMachine(h200_profile, factor, 0.3), w, cfg, fast_forward=False)
+    assert off.log_scale == 0.0
