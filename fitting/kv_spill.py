@@ -10,8 +10,8 @@ the roofline add t_kv_spill · max(s_d − K, 0) for it (predict.py), K stored b
 
 On the 2-core AMD EPYC VM (32 MiB L3, tiny model: 16.8 MB of fp32 weights, 4,096 B of KV per token)
 K = 4,096 tokens. The fit takes this K as the centre of a search for the onset (families.fit_spill_onset):
-a process's share of a shared cache moves with its neighbours, and the bend measured there sits at about
-1.5-2 K. Where the weights alone fill the cache (an 8B
+a process's share of a shared cache moves with its neighbours, and the onsets fitted there went from K to
+2.4 K. Where the weights alone fill the cache (an 8B
 model on any GPU), K = 0 and the term would equal the s_d column already fitted: it is left out.
 """
 

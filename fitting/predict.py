@@ -159,7 +159,6 @@ class StepCoefficients:
             t += self.t_kv_spill * (s_d - self.kv_cache_tokens)
         return t
 
-
     def scaled(self, factor: float) -> StepCoefficients:
         """The same model with every step `factor` times as long (the knee and K, counts of tokens, kept)."""
         kept = ("knee", "kv_cache_tokens")

@@ -114,7 +114,8 @@ def stop_rule(device_type: str, quick: bool):
     """Per-point sampling rule: >= 10 samples, 1% spread target, a per-point cap sized for the budget.
 
     A default CPU run samples each point for 2 s: on the shared 2-core AMD EPYC VM, with 1 s per point the
-    chosen family's k-fold MAPE went over 5% in 2 of 9 quiet runs; with 2 s it stayed at 3.1-4.7% in 3."""
+    chosen family's k-fold MAPE went over 5% in 2 of 9 quiet runs; with 2 s it stayed at 3.1-4.7% in 3, and
+    with the spill onset fitted too (fitting/families.py) at 2.7-3.7% in 6 (3 of them beside other jobs)."""
     from phasecal.probes.timing import StopRule
 
     if device_type == "cuda":

@@ -34,7 +34,7 @@ for an upper-level router. What this module follows, and what it simplifies:
   per-step capacity use); `estimate_load(st)` prices all queued work as one step, in TPOT SLOs, for a
   router to compare instances. No cluster-level router is built here.
 - Online correction (phasecal's addition). A profile is measured once; the machine it serves on drifts
-  (re-timing a profile's own points 15-30 min later on the shared 2-core AMD EPYC VM gave -2 to +10%), and
+  (re-timing a profile's own points 5-40 min later on the shared 2-core AMD EPYC VM gave -2 to +16%), and
   inside an engine steps run with other steps' data around them rather than replayed back to back. After
   each step fair ran on its own, the log of executed over planned time moves a streaming median estimate
   m by CORRECTION_STEP toward itself (stochastic approximation: m rises by a step when the ratio is above
