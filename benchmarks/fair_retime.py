@@ -18,7 +18,7 @@ import random
 from fair_step_log import StepRecord
 
 from phasecal.kernels.model import probe_chunks
-from phasecal.probes.step import CPU_GROUP, CPU_ROUNDS
+from phasecal.probes.step import CPU_GROUP, rounds
 from phasecal.probes.timing import StopRule, Timer
 
 REPLAY_STEPS = 40  # executed steps re-timed per case (a random sample, seed 0)
@@ -53,9 +53,10 @@ def retime(model, comps: list[tuple[tuple, tuple]], settings: dict) -> list[floa
     for prefill, decode in comps:
         chunks = probe_chunks(list(prefill), list(decode), model.block_size, model.num_blocks)
         fns.append(lambda chunks=chunks: model.forward(chunks).tolist())
+    per_group = rounds(False, bool(settings.get("quick")))  # the CPU step probe's rounds for the profile's grid
     medians: list[float] = []
     for i in range(0, len(fns), CPU_GROUP):
-        medians += [t.median_s for t in timer.measure_interleaved(fns[i:i + CPU_GROUP], rule, rounds=CPU_ROUNDS)]
+        medians += [t.median_s for t in timer.measure_interleaved(fns[i:i + CPU_GROUP], rule, rounds=per_group)]
     return medians
 
 

@@ -6,11 +6,10 @@ Disaggregating Prefill and Decoding for Goodput-optimized Large Language Model S
 A loose SLO (every request meets it simulated and executed) agrees whatever the step times are; one at the
 middle of the simulated TPOT distribution (50%, also run and shown) puts the bulk of the requests right at the
 SLO, where a bias of 1-2% in the step model moves tens of points, a knife edge no calibration on a shared CPU
-holds. At 90% the
-check still fails when executed steps run slower than planned by more than the model's error, at the
-attainment level operators set. fair sizes its steps to the SLO it is given, so the SLO is found by bisection
-over the SLO itself (on a log scale), each candidate simulated with fair planning for it; the chosen SLO is
-then the `attainment`-th percentile of fair's simulated TPOTs at that SLO. Torch-free.
+holds. At 90% the check still fails when executed steps run slower than planned by more than the model's
+error, at the attainment level operators set. fair sizes its steps to the SLO it is given, so the SLO is
+found by bisection over the SLO itself (on a log scale), each candidate simulated with fair planning for it;
+the chosen SLO is then the `attainment`-th percentile of fair's simulated TPOTs at that SLO. Torch-free.
 """
 
 from __future__ import annotations

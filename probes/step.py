@@ -249,9 +249,9 @@ def group_size(ctx: ProbeContext) -> int:
     return GPU_GROUP if ctx.is_cuda else CPU_GROUP
 
 
-def rounds(ctx: ProbeContext) -> int:
+def rounds(is_cuda: bool, quick: bool) -> int:
     """Sampling rounds of a group: CPU_ROUNDS for a default CPU run, else ROUNDS."""
-    return ROUNDS if ctx.is_cuda or ctx.quick else CPU_ROUNDS
+    return ROUNDS if is_cuda or quick else CPU_ROUNDS
 
 
 def _report_share(ctx: ProbeContext, size: int, done: float) -> None:
@@ -274,7 +274,8 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
             return
         group = points[i : i + size]
         prepared = [prepare_point(ctx, model, p.params) for p in group]
-        timings = ctx.timer.measure_interleaved([fn for fn, _ in prepared], ctx.rule, rounds=rounds(ctx),
+        timings = ctx.timer.measure_interleaved([fn for fn, _ in prepared], ctx.rule,
+                                                rounds=rounds(ctx.is_cuda, ctx.quick),
                                                 on_round=functools.partial(_report_share, ctx, len(group)))
         for p, (_, extra), t in zip(group, prepared, timings, strict=True):
             rates = StepRates(extra["tokens"], extra["tokens"] / t.median_s)

@@ -138,3 +138,8 @@ def test_a_failed_graph_check_flags_its_point_and_the_others_are_kept(fast_suite
 def test_one_interleaved_group_holds_the_default_cpu_grid():
     """Groups of the CPU grid sat 3-8% apart under drift: the default grid is sampled as one group."""
     assert step.CPU_GROUP == len(step.compositions(step.CPU_GRID))
+
+
+def test_only_a_default_cpu_run_samples_in_the_longer_rounds():
+    assert step.rounds(is_cuda=False, quick=False) == step.CPU_ROUNDS > step.ROUNDS
+    assert step.rounds(is_cuda=False, quick=True) == step.rounds(is_cuda=True, quick=False) == step.ROUNDS
