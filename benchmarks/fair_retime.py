@@ -1,8 +1,9 @@
 """Re-time step compositions as the step probe times them, right after an executed fair run, to split the
 planned-against-executed error into its parts:
 
-- replay: a sample of the executed steps' own compositions, each on contiguous pages, sampled interleaved
-  to a median under the profile's stop rule. planned (the profile's, without fair's online correction) vs
+- replay: a sample of the executed steps' own compositions, laid out as the profile's step probe laid out
+  its points (scattered pages where its settings name a page layout, else contiguous ones), sampled
+  interleaved to a median under the profile's stop rule. planned (the profile's, without fair's online correction) vs
   replayed is the step model's error at the
   compositions fair formed, on the machine as it is now; executed vs replayed is what running them inside the
   engine adds (one sample per step, the scheduler's page layout, host work between steps).
@@ -18,15 +19,16 @@ import random
 from fair_step_log import StepRecord
 
 from phasecal.kernels.model import probe_chunks
-from phasecal.probes.step import CPU_GROUP, rounds
+from phasecal.probes.step import CPU_GROUP, PAGE_SCATTER_SEED, rounds, spread_contexts
 from phasecal.probes.timing import StopRule, Timer
 
 REPLAY_STEPS = 40  # executed steps re-timed per case (a random sample, seed 0)
 
 
-def point_composition(p: dict) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]] | None:
+def point_composition(p: dict, spread: bool) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]] | None:
     """The batch of a profile point (its fitted features) as the step grid lays it out: equal prefill chunks
-    and decodes of equal context. None where the features do not give whole numbers."""
+    and decodes at their mean context, spread around it (`spread_contexts`) if `spread`. None where the
+    features do not give whole numbers."""
     n_p, n_d, s_p, s_d, n_seq = (p[k] for k in ("n_p", "n_d", "s_p", "s_d", "n_seq"))
     chunks, prefill, decode = int(n_seq - n_d), (), ()
     if n_p:
@@ -40,7 +42,7 @@ def point_composition(p: dict) -> tuple[tuple[tuple[int, int], ...], tuple[int, 
     if n_d:
         if s_d % n_d:
             return None
-        decode = (int(s_d // n_d),) * int(n_d)
+        decode = spread_contexts(int(s_d // n_d), int(n_d)) if spread else (int(s_d // n_d),) * int(n_d)
     return prefill, decode
 
 
@@ -49,9 +51,10 @@ def retime(model, comps: list[tuple[tuple, tuple]], settings: dict) -> list[floa
     interleaved in groups)."""
     timer = Timer(model.device, cpu_clock=settings.get("clock", "wall"))
     rule = StopRule(**settings["stop_rule"]) if settings.get("stop_rule") else StopRule()
+    seed = PAGE_SCATTER_SEED if settings.get("page_layout") else None
     fns = []
     for prefill, decode in comps:
-        chunks = probe_chunks(list(prefill), list(decode), model.block_size, model.num_blocks)
+        chunks = probe_chunks(list(prefill), list(decode), model.block_size, model.num_blocks, seed)
         fns.append(lambda chunks=chunks: model.forward(chunks).tolist())
     per_group = rounds(False, bool(settings.get("quick")))  # the CPU step probe's rounds for the profile's grid
     medians: list[float] = []
@@ -83,7 +86,7 @@ def drift(model, points: list[dict], steps: list[StepRecord], settings: dict) ->
     n_d = max(len(s.decode) for s in steps)
     s_d = max(s.s_d for s in steps)
     chosen = [(p, c) for p in points if not p.get("graph") and p["n_p"] <= n_p and p["n_d"] <= n_d
-              and p["s_d"] <= s_d and (c := point_composition(p)) is not None]
+              and p["s_d"] <= s_d and (c := point_composition(p, bool(settings.get("page_layout")))) is not None]
     if not chosen:
         return None
     again = retime(model, [c for _, c in chosen], settings)

@@ -12,6 +12,7 @@ decode kernel, other steps to the unified kernel.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import torch
@@ -66,17 +67,22 @@ class StepInputs:
     decode_plan: DecodePlan | None = None  # the torch backend's decode groups, built once for all layers
 
 
-def probe_chunks(prefill: list[tuple[int, int]], decode: list[int], block_size: int,
-                 num_blocks: int) -> list[SeqChunk]:
-    """A synthetic batch: prefill chunks (q new on c cached) then decodes (context ctx, 1 new token),
-    each on its own contiguous run of pages. ValueError if they do not fit in `num_blocks` pages."""
+def probe_chunks(prefill: list[tuple[int, int]], decode: list[int], block_size: int, num_blocks: int,
+                 scatter_seed: int | None = None) -> list[SeqChunk]:
+    """A synthetic batch: prefill chunks (q new on c cached) then decodes (context ctx, 1 new token).
+    Each sequence on its own contiguous run of pages, or, with `scatter_seed`, on pages drawn in a seeded
+    random order from the whole cache, as an engine's block allocator leaves them once requests have come
+    and gone. ValueError if they do not fit in `num_blocks` pages."""
     specs = [(c, q) for q, c in prefill] + [(ctx, 1) for ctx in decode]
+    order = list(range(num_blocks))
+    if scatter_seed is not None:
+        random.Random(scatter_seed).shuffle(order)
     chunks, next_block = [], 0
     for cached, new in specs:
         if new < 1 or cached < 0:
             raise ValueError(f"a chunk needs >= 1 new token and >= 0 cached ones, got new={new}, cached={cached}")
         n = -(-(cached + new) // block_size)
-        chunks.append(SeqChunk(cached, new, list(range(next_block, next_block + n))))
+        chunks.append(SeqChunk(cached, new, order[next_block:next_block + n]))
         next_block += n
     if next_block > num_blocks:
         raise ValueError(f"the batch needs {next_block} KV pages of {block_size} tokens but the cache has "

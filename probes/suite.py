@@ -137,7 +137,7 @@ def _check_resumable(path: Path, header: RunHeader) -> None:
         mismatches.append(f"device {old.device.get('name')!r} vs {header.device.get('name')!r}")
     if (old.model or {}).get("name") != (header.model or {}).get("name"):
         mismatches.append(f"model {(old.model or {}).get('name')!r} vs {(header.model or {}).get('name')!r}")
-    for k in ("dtype", "threads", "clock", "backend"):
+    for k in ("dtype", "threads", "clock", "backend", "page_layout"):
         if k == "backend" and k not in old.settings:
             continue  # a header from before the model had backends: nothing recorded to compare
         if old.settings.get(k) != header.settings.get(k):
@@ -243,6 +243,9 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
                 "threads": threads, "clock": "cuda events" if device.type == "cuda" else cpu_clock,
                 "stop_rule": asdict(rule), "malloc": malloc, "budget_minutes": config.budget_minutes,
                 "nvml": "available" if nvml.available else f"unavailable: {nvml.reason}"}
+    step_modules = [mod for mod in modules if mod.NAME == "step"]
+    if step_modules:  # how its steps' pages and contexts were laid out: a resume must not mix two layouts
+        settings["page_layout"] = step_modules[0].PAGE_LAYOUT
     if tp > 1:
         from phasecal.probes.tp_worker import interconnect
 

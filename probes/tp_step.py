@@ -24,6 +24,7 @@ NAME = step.NAME
 CPU_GROUP = 20
 plan = step.plan
 summarize = step.summarize
+PAGE_LAYOUT = step.PAGE_LAYOUT
 
 
 def build_model(ctx: ProbeContext, points: list[PlannedPoint]):

@@ -51,6 +51,25 @@ def test_probe_chunks_refuses_a_batch_larger_than_the_cache():
         probe_chunks([], [1000] * 10, block_size=16, num_blocks=64)
 
 
+def test_scattered_pages_give_the_same_tokens_on_other_pages(model):
+    """A layout changes where the KV sits, never the step's result: the same batch, on contiguous pages and
+    on pages scattered over the cache, computes the same tokens and caches."""
+    prefill, decode = [(7, 0), (3, 20)], [30, 17, 45]
+    flat = probe_chunks(prefill, decode, block_size=16, num_blocks=64)
+    spread = probe_chunks(prefill, decode, block_size=16, num_blocks=64, scatter_seed=0)
+    pages = [b for c in spread for b in c.block_table]
+    assert len(pages) == len(set(pages)) and all(0 <= b < 64 for b in pages)
+    assert [len(c.block_table) for c in spread] == [len(c.block_table) for c in flat]
+    assert pages != sorted(pages)  # not one contiguous run
+    for kc, vc in zip(model.k_cache, model.v_cache, strict=True):  # fresh random KV under the flat layout
+        kc.normal_(), vc.normal_()
+    out_flat = _logits(model, flat)
+    src = [b for c in flat for b in c.block_table]
+    for kc, vc in zip(model.k_cache, model.v_cache, strict=True):  # the same KV, moved to the scattered pages
+        kc[pages], vc[pages] = kc[src].clone(), vc[src].clone()
+    torch.testing.assert_close(_logits(model, spread), out_flat, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("prefill,decode", [
     ([(9, 0), (5, 18)], []),  # prefill chunks, one on a cached prefix: the unified kernel
     ([], [33, 7, 16, 300]),  # pure decode: the split-KV decode kernel (the 300-key context splits)
