@@ -74,7 +74,7 @@ def fair_vs_mb_markdown(results: Results) -> str:
 def executed_markdown(run: dict, machine: dict) -> list[str]:
     """One executed run (`benchmarks/fair_executed.py`): a line on the profile and its held-out error, then a
     row per case: planned against executed step times (overall and per kind), the split by re-timing, and
-    TPOT SLO attainment simulated → executed."""
+    TPOT SLO attainment simulated → executed, and simulated at the executed level where the run has it."""
     err = run["held_out_mape_pct"]
     lines = [f"Executed on the CPU ({machine.get('processor', '?')}, {machine.get('cpu_count', '?')} cores, shared) "
              f"under `{run['profile']}` (measured on {run['profile_device']}; held-out k-fold MAPE of its step "
@@ -84,7 +84,9 @@ def executed_markdown(run: dict, machine: dict) -> list[str]:
              "the profile's plan without fair's online correction, and how far the correction had moved by the end; "
              "also over the steps during which no other process took the core (how many); re-timed probe-style "
              "after the run: the profile's plan and the executed time against a sample of the executed "
-             "compositions, and the profile's own points now against when profiled.", "",
+             "compositions, and the profile's own points now against when profiled. TPOT attainment simulated "
+             "under the profile → executed, and in brackets simulated at the executed level (the executed steps' "
+             "total time over the profile's plan for them) where the run recorded it.", "",
              "| workload | SLO (TTFT, TPOT) | steps | planned vs executed | like steps, median vs median (bins) | "
              "profile alone, no online correction | correction at the end | prefill / decode / mixed | steps no "
              "other process interrupted | profile vs re-timed | executed vs re-timed | machine vs profiled | TPOT "
@@ -109,13 +111,15 @@ def executed_markdown(run: dict, machine: dict) -> list[str]:
         slo = f"{c['slo']['ttft_s']:g} s, {c['slo']['tpot_s'] * 1e3:.3g} ms" + (
             f" (discriminating: {choice['simulated_attainment']:.0%} simulated)" if choice else "")
         t = c["tpot_attainment"]
+        at_level = t.get("simulated_at_executed_level")
+        at_level = "" if at_level is None else f" (×{c['executed_level']:.3f}: {at_level:.1%})"
         lines.append(
             f"| {c['workload']} | {slo} | {e['all']['steps']} | {e['all']['mape_pct']:.1f}% "
             f"({pct(e['all']['signed_median_pct'])}) | {like} | {alone} | {corr} | {kinds} | {calm} | "
             f"{pct(rep['planned_vs_replayed']['median_pct']) if rep else '–'} | "
             f"{pct(rep['executed_vs_replayed']['median_pct']) if rep else '–'} | "
             f"{pct(dr['now_vs_profiled']['median_pct']) if dr else '–'} | "
-            f"{t['simulated']:.1%} → {t['executed']:.1%} | {c['loadavg_1_5_15']['before'][0]:.1f} |")
+            f"{t['simulated']:.1%} → {t['executed']:.1%}{at_level} | {c['loadavg_1_5_15']['before'][0]:.1f} |")
     chosen = [c["slo_choice"]["how"] for c in run["cases"] if c.get("slo_choice")]
     if chosen:
         lines += ["", f"Discriminating SLOs: {'; '.join(chosen)}."]

@@ -25,20 +25,24 @@ from .workloads import Workload
 
 
 class SimulatedExecutor:
-    """Step time = the profile's step model on the batch's features; can cost decode stretches in bulk."""
+    """Step time = the profile's step model on the batch's features, times `level` (1: the device as
+    profiled; 1.07: a device running 7% slower than its profile); can cost decode stretches in bulk."""
 
     executed = False
 
-    def __init__(self, profile: Profile, decode_graph: bool = False):
+    def __init__(self, profile: Profile, decode_graph: bool = False, level: float = 1.0):
+        if not (math.isfinite(level) and level > 0):
+            raise ValueError(f"level must be a positive number (1 = the device as profiled), got {level}")
         self.profile = profile
         self.decode_graph = decode_graph
+        self.level = level
 
     def step(self, batch: Batch, st: SchedulerState) -> float:
         # a decode's context is its cached tokens, as the step probe lays decodes out (kernels/model.py)
         f = step_features(prefill=[(q, r.num_computed) for r, q in batch.prefill],
                           decode=[r.num_computed for r in batch.decode],
                           graph=self.decode_graph and not batch.prefill)
-        return profile_step_time(self.profile, f)
+        return self.level * profile_step_time(self.profile, f)
 
     def decode_stretch(self, n: int, s_d: float, k_max: int, clock: float, next_arrival: float) -> tuple[int, float]:
         """Run up to `k_max` decode steps of `n` sequences from `s_d` KV tokens (growing by n a step),
@@ -70,7 +74,7 @@ class SimulatedExecutor:
     def decode_time(self, n: int, s_d: float) -> float:
         """A pure-decode step of `n` sequences reading `s_d` KV tokens in all."""
         f = StepFeatures(0.0, float(n), 0.0, float(s_d), float(n), self.decode_graph)
-        return profile_step_time(self.profile, f)
+        return self.level * profile_step_time(self.profile, f)
 
 
 @dataclass

@@ -116,6 +116,14 @@ def test_step_log_counts_switches_where_the_os_does():
         assert log.steps[0].preempted >= 0
 
 
+def test_executed_level_is_total_executed_over_total_profile_plan():
+    from fair_executed import executed_level
+
+    steps = [StepRecord((), (100,), planned_s=0.011, executed_s=0.012, wall_s=0.012, profile_s=0.010),
+             StepRecord(((16, 0),), (), planned_s=0.03, executed_s=0.033, wall_s=0.033)]  # no correction: planned
+    assert executed_level(steps) == pytest.approx((0.012 + 0.033) / (0.010 + 0.03))
+
+
 def test_by_time_on_a_short_run():
     steps = _random_steps(random.Random(3), 7)
     assert sum(v["steps"] for v in by_time(steps).values()) == 7

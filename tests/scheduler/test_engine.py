@@ -88,6 +88,25 @@ def test_tight_kv_preempts_and_still_serves_everything(h200_profile):
         assert sum(r.preemptions for r in res.requests) == res.preemptions
 
 
+def test_level_scales_every_simulated_step(linear_profile):
+    """A device `level` times slower than its profile: MB's steps are the same batches, each `level` times as
+    long, bulk-costed decode stretches included; a level that is no positive number is refused."""
+    w = synthetic(150, 40, 60, rate=5.0, seed=3)
+    cfg = EngineConfig(max_num_seqs=16, token_budget=256).resolved(linear_profile)
+    base = run_engine(build_policy("mb", linear_profile, w, cfg), SimulatedExecutor(linear_profile), w, cfg)
+    slow = run_engine(build_policy("mb", linear_profile, w, cfg), SimulatedExecutor(linear_profile, level=1.25),
+                      w, cfg)
+    assert slow.makespan > base.makespan
+    closed = synthetic(150, 40, 20, concurrency=8, seed=3)  # closed loop: the same batches at any speed
+    runs = [run_engine(build_policy("mb", linear_profile, closed, cfg), SimulatedExecutor(linear_profile, level=x),
+                       closed, cfg) for x in (1.0, 1.25)]
+    assert runs[0].steps == runs[1].steps
+    assert runs[1].makespan == pytest.approx(1.25 * runs[0].makespan, rel=1e-9)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="level"):
+            SimulatedExecutor(linear_profile, level=bad)
+
+
 @pytest.mark.parametrize("policy", POLICIES)
 def test_fast_path_equals_step_by_step(policy, linear_profile):
     w = synthetic(200, 150, 200, rate=30.0, seed=7)
