@@ -10,7 +10,9 @@ against simulated, at loose SLOs and at discriminating ones that fair's simulati
 of the requests (fair_slo.py); and simulated once more at the executed level (the executed steps' total time
 over what the profile predicts for them, `SimulatedExecutor(level=)`), fair correcting online as it did
 executed: what the simulator says once it knows how fast the machine ran, which splits an attainment gap
-into the profile's level and the simulation's own miss. The executor measures as the probes did (one torch
+into the profile's level and the simulation's own miss; and simulated at the level a re-check measured just
+before the run (the profile's own points in the simulated steps' range, re-timed probe-style: a prediction,
+as a user could make it on a machine that drifts). The executor measures as the probes did (one torch
 thread, the thread clock); other processes on a shared machine still perturb it through the cache and
 memory: load averages are recorded beside the numbers. Writes results/fair_vs_mb/executed_cpu.json and .md
 (atomically). Run:
@@ -41,7 +43,7 @@ from phasecal.scheduler.workload_spec import workload_from_spec
 sys.path.insert(0, str(Path(__file__).parent))
 from fair_retime import drift, replay  # noqa: E402
 from fair_slo import TARGETS, discriminating_slo  # noqa: E402
-from fair_step_log import StepLog, breakdown  # noqa: E402
+from fair_step_log import StepLog, StepRecord, breakdown  # noqa: E402
 from fair_vs_mb import tpot_attainment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,9 +60,21 @@ def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=Non
     """Run fair simulated and executed on `spec` under `slo`; the step log's breakdown, its re-timing, and
     the attainments side by side."""
     w = workload_from_spec(f"{spec}:n={n}", seed=0)
-    sim_res = run_engine(FairBatching(profile, slo.ttft_s, slo.tpot_s), SimulatedExecutor(profile), w, cfg)
+    settings = profile.probe_settings or {}
+    sim_steps: list[StepRecord] = []  # their range: which of the profile's points the re-check re-times
+
+    def keep(batch, st) -> None:
+        sim_steps.append(StepRecord(tuple((q, r.num_computed) for r, q in batch.prefill),
+                                    tuple(r.num_computed for r in batch.decode), 0.0, 0.0, 0.0))
+
+    sim_res = run_engine(FairBatching(profile, slo.ttft_s, slo.tpot_s), SimulatedExecutor(profile), w, cfg,
+                         fast_forward=False, on_step=keep)
     fair = FairBatching(profile, slo.ttft_s, slo.tpot_s)
     ex = ExecutedExecutor(profile, cfg, device="cpu", seed=0)
+    recheck = drift(ex.model, profile.points, sim_steps, settings)  # before the run: a prediction
+    rechecked = 1 + recheck["now_vs_profiled"]["median_pct"] / 100 if recheck else 1.0
+    at_recheck = run_engine(FairBatching(profile, slo.ttft_s, slo.tpot_s), SimulatedExecutor(profile, level=rechecked),
+                            w, cfg, fast_forward=False)
     log = StepLog(fair.predicted_s, fair.plan_scale)
     log.wrap(ex)
     load_before = os.getloadavg()
@@ -69,7 +83,6 @@ def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=Non
     level = executed_level(log.steps)
     at_level = run_engine(FairBatching(profile, slo.ttft_s, slo.tpot_s), SimulatedExecutor(profile, level=level), w,
                           cfg, fast_forward=False)  # every step seen by fair's online correction, as executed
-    settings = profile.probe_settings or {}
     sim, exe = summarize(sim_res, w.name, slo), summarize(ex_res, w.name, slo)
     row = {"workload": w.name, "requests": len(w), "slo": {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s},
            "slo_choice": None if choice is None else {"how": choice.how,
@@ -78,8 +91,9 @@ def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=Non
            "retimed": {"replay": replay(ex.model, log.steps, settings),
                        "drift": drift(ex.model, profile.points, log.steps, settings)},
            "tpot_attainment": {"simulated": tpot_attainment(sim_res, slo), "executed": tpot_attainment(ex_res, slo),
-                               "simulated_at_executed_level": tpot_attainment(at_level, slo)},
-           "executed_level": level,
+                               "simulated_at_executed_level": tpot_attainment(at_level, slo),
+                               "simulated_at_rechecked_level": tpot_attainment(at_recheck, slo)},
+           "executed_level": level, "rechecked_level": rechecked, "recheck_before": recheck,
            "slo_attainment": {"simulated": sim.slo_attainment, "executed": exe.slo_attainment},
            "ttft_p99_s": {"simulated": sim.ttft_p99_s, "executed": exe.ttft_p99_s},
            "tpot_p50_s": {"simulated": sim.tpot_p50_s, "executed": exe.tpot_p50_s},
@@ -109,7 +123,8 @@ def print_case(row: dict) -> None:
           f"{r['replay']['planned_vs_replayed']['median_pct']:+.1f}%, executed vs replayed "
           f"{r['replay']['executed_vs_replayed']['median_pct']:+.1f}%, machine vs profiled {drifted:+.1f}%; TPOT "
           f"attainment simulated {t['simulated']:.1%} executed {t['executed']:.1%} (simulated at the executed "
-          f"level ×{row['executed_level']:.3f}: {t['simulated_at_executed_level']:.1%}); load "
+          f"level ×{row['executed_level']:.3f}: {t['simulated_at_executed_level']:.1%}; at the level re-checked "
+          f"before ×{row['rechecked_level']:.3f}: {t['simulated_at_rechecked_level']:.1%}); load "
           f"{row['loadavg_1_5_15']['before'][0]:.1f}→{row['loadavg_1_5_15']['after'][0]:.1f}", flush=True)
 
 

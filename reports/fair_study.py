@@ -85,8 +85,9 @@ def executed_markdown(run: dict, machine: dict) -> list[str]:
              "also over the steps during which no other process took the core (how many); re-timed probe-style "
              "after the run: the profile's plan and the executed time against a sample of the executed "
              "compositions, and the profile's own points now against when profiled. TPOT attainment simulated "
-             "under the profile → executed, and in brackets simulated at the executed level (the executed steps' "
-             "total time over the profile's plan for them) where the run recorded it.", "",
+             "under the profile → executed, and in brackets simulated at other levels of the machine's speed where "
+             "the run recorded them: the level a re-check of the profile's own points measured just before the run, "
+             "and the executed level (the executed steps' total time over the profile's plan for them).", "",
              "| workload | SLO (TTFT, TPOT) | steps | planned vs executed | like steps, median vs median (bins) | "
              "profile alone, no online correction | correction at the end | prefill / decode / mixed | steps no "
              "other process interrupted | profile vs re-timed | executed vs re-timed | machine vs profiled | TPOT "
@@ -111,8 +112,10 @@ def executed_markdown(run: dict, machine: dict) -> list[str]:
         slo = f"{c['slo']['ttft_s']:g} s, {c['slo']['tpot_s'] * 1e3:.3g} ms" + (
             f" (discriminating: {choice['simulated_attainment']:.0%} simulated)" if choice else "")
         t = c["tpot_attainment"]
-        at_level = t.get("simulated_at_executed_level")
-        at_level = "" if at_level is None else f" (×{c['executed_level']:.3f}: {at_level:.1%})"
+        at_level = "; ".join(f"{name} ×{c[level]:.3f}: {t[key]:.1%}" for name, key, level in (
+            ("re-checked", "simulated_at_rechecked_level", "rechecked_level"),
+            ("executed", "simulated_at_executed_level", "executed_level")) if t.get(key) is not None)
+        at_level = f" ({at_level})" if at_level else ""
         lines.append(
             f"| {c['workload']} | {slo} | {e['all']['steps']} | {e['all']['mape_pct']:.1f}% "
             f"({pct(e['all']['signed_median_pct'])}) | {like} | {alone} | {corr} | {kinds} | {calm} | "
