@@ -43,9 +43,10 @@ CPU_ROUNDS = 16
 # A step's pages as an engine has them, not as a fresh cache would: an engine's allocator hands pages out as
 # requests come and go. On the 2-core EPYC VM (tiny model, torch attention) 2-32 decodes around context 288
 # took 6-21% longer on scattered pages than on contiguous ones, and a profile measured on contiguous pages
-# under-predicted such steps by up to 18%. Decode contexts stay equal within a point: spread ±25% (an engine's
-# decodes sit at different contexts) the torch attention's padded decode groups, which the step model has no
-# term for, took four default runs' k-fold error to 3.6, 4.0, 5.3 and 5.9% (scattered pages alone: 3.1%).
+# under-predicted them by up to 11% (18% where their contexts also differed). Decode contexts stay equal
+# within a point: spread ±25% (an engine's decodes sit at different contexts), the torch attention's padded
+# decode groups, which the step model has no term for, took four default runs' k-fold error to 3.6, 4.0,
+# 5.3 and 5.9% (scattered pages alone: 3.1, 2.5 and 2.5%).
 PAGE_SCATTER_SEED = 0  # pages drawn in a seeded random order from the whole cache (probe_chunks)
 PAGE_LAYOUT = f"pages scattered (seed {PAGE_SCATTER_SEED})"
 
