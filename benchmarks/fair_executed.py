@@ -67,22 +67,25 @@ def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=Non
         sim_steps.append(StepRecord(tuple((q, r.num_computed) for r, q in batch.prefill),
                                     tuple(r.num_computed for r in batch.decode), 0.0, 0.0, 0.0))
 
-    sim_res = run_engine(FairBatching(profile, slo.ttft_s, slo.tpot_s), SimulatedExecutor(profile), w, cfg,
-                         fast_forward=False, on_step=keep)
+    def simulate(level: float = 1.0, on_step=None):
+        """fair simulated on a machine `level` times as slow as the profile, step by step: every step is seen
+        by fair's online correction, as executed."""
+        return run_engine(FairBatching(profile, slo.ttft_s, slo.tpot_s), SimulatedExecutor(profile, level=level), w,
+                          cfg, fast_forward=False, on_step=on_step)
+
+    sim_res = simulate(on_step=keep)
     fair = FairBatching(profile, slo.ttft_s, slo.tpot_s)
     ex = ExecutedExecutor(profile, cfg, device="cpu", seed=0)
     recheck = drift(ex.model, profile.points, sim_steps, settings)  # before the run: a prediction
     rechecked = 1 + recheck["now_vs_profiled"]["median_pct"] / 100 if recheck else 1.0
-    at_recheck = run_engine(FairBatching(profile, slo.ttft_s, slo.tpot_s), SimulatedExecutor(profile, level=rechecked),
-                            w, cfg, fast_forward=False)
+    at_recheck = simulate(rechecked)
     log = StepLog(fair.predicted_s, fair.plan_scale)
     log.wrap(ex)
     load_before = os.getloadavg()
     ex_res = run_engine(fair, ex, w, cfg)
     load_after = os.getloadavg()
     level = executed_level(log.steps)
-    at_level = run_engine(FairBatching(profile, slo.ttft_s, slo.tpot_s), SimulatedExecutor(profile, level=level), w,
-                          cfg, fast_forward=False)  # every step seen by fair's online correction, as executed
+    at_level = simulate(level)
     sim, exe = summarize(sim_res, w.name, slo), summarize(ex_res, w.name, slo)
     row = {"workload": w.name, "requests": len(w), "slo": {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s},
            "slo_choice": None if choice is None else {"how": choice.how,

@@ -244,7 +244,7 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
                 "stop_rule": asdict(rule), "malloc": malloc, "budget_minutes": config.budget_minutes,
                 "nvml": "available" if nvml.available else f"unavailable: {nvml.reason}"}
     step_modules = [mod for mod in modules if mod.NAME == "step"]
-    if step_modules:  # how its steps' pages and contexts were laid out: a resume must not mix two layouts
+    if step_modules:  # how its steps' pages were laid out: a resume must not mix two layouts
         settings["page_layout"] = step_modules[0].PAGE_LAYOUT
     if tp > 1:
         from phasecal.probes.tp_worker import interconnect
