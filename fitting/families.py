@@ -49,7 +49,7 @@ LINEAR_FORMS = {
     "extended_linear": LinearForm("extended_linear", EXTENDED_COLUMNS, signed=("solo",)),
     "mixed_linear": LinearForm("mixed_linear", {**EXTENDED_COLUMNS, "mix": "mix"}, signed=("mix", "solo")),
 }
-ROOFLINE_COLUMNS = {c: c for c in ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq", "solo")}
+ROOFLINE_COLUMNS = {c: c for c in ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq", "d_pad", "solo")}
 # Families that take the KV spill term t_kv_spill * max(s_d - K, 0) where the header gives K (kv_spill.py);
 # phase_affine stays the paper's form.
 SPILL_FAMILIES = ("extended_linear", "mixed_linear", "roofline")

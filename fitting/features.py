@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass
 
+from phasecal.kernels.decode_grouping import decode_padding
+
 FEATURE_DOCS = {
     "n_p": "prefill tokens in the step (new tokens of all prefill chunks)",
     "n_d": "decode tokens in the step (one per decoding sequence)",
     "s_p": "prefill attention work: sum over chunks of q*(c + (q+1)/2), q new on top of c cached tokens",
     "s_d": "decode KV tokens read: sum of the decode contexts",
     "n_seq": "sequences in the step (prefill chunks + decodes)",
+    "d_pad": "decode keys read past the decodes' own contexts where an attention pads decodes of similar context "
+             "into one call (the torch attention's grouping, kernels/decode_grouping.py); 0 at equal contexts",
 }
 FEATURE_NAMES = tuple(FEATURE_DOCS)
+# features a profile's stored points always carry; profiles fitted before d_pad existed lack it (read as 0)
+REQUIRED_FEATURES = FEATURE_NAMES[:5]
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class StepFeatures:
     s_p: float
     s_d: float
     n_seq: float
+    d_pad: float = 0.0
     graph: bool = False
 
     def vector(self) -> tuple[float, ...]:
@@ -39,4 +46,4 @@ def step_features(prefill: Iterable[Sequence[int]], decode: Iterable[int], graph
         n_chunks += 1
     decode = list(decode)
     return StepFeatures(float(n_p), float(len(decode)), float(s_p), float(sum(decode)),
-                        float(n_chunks + len(decode)), graph)
+                        float(n_chunks + len(decode)), float(decode_padding(decode)), graph)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from .features import FEATURE_NAMES, StepFeatures, step_features
+from .features import FEATURE_NAMES, REQUIRED_FEATURES, StepFeatures, step_features
 from .predict import PARAMETRIC, phase_affine_time, predict_step_time
 from .profile import Profile, ProfileError, StepModel
 
@@ -33,7 +33,7 @@ FAMILY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "phase_affine": (_PHASE_AFFINE, _PHASE_AFFINE),
     "extended_linear": ((), _LINEAR),
     "mixed_linear": ((), (*_LINEAR, "mix")),
-    "roofline": (("t_token", "knee_tokens"), ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq", "solo",
+    "roofline": (("t_token", "knee_tokens"), ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq", "d_pad", "solo",
                                               "t_token", "knee_tokens", *_SPILL)),
 }
 assert set(FAMILY_PARAMS) == set(PARAMETRIC)  # one entry per family of the registry (fitting/predict.py)
@@ -45,7 +45,7 @@ def _fail(where: str, field_path: str, msg: str):
 
 def measured_range(profile: Profile) -> tuple[int, int, int]:
     """(largest prefill tokens, largest decode count, largest per-decode context) the profile was fitted on."""
-    pts = [p for p in profile.points if all(k in p for k in FEATURE_NAMES)]
+    pts = [p for p in profile.points if all(k in p for k in REQUIRED_FEATURES)]
     if pts:
         max_np = max(p["n_p"] for p in pts)
         max_nd = max(p["n_d"] for p in pts)
@@ -87,8 +87,9 @@ def probe_steps(profile: Profile, graph: bool = False) -> list[tuple[str, StepFe
             steps.append((f"a decode of {n} sequences at context {ctx} (the KV spill bend)",
                           step_features([], [ctx] * n, graph)))
     for i, p in enumerate(profile.points):
-        if all(k in p for k in FEATURE_NAMES) and bool(p.get("graph")) == graph:
-            steps.append((f"fitted step points[{i}]", StepFeatures(*(float(p[k]) for k in FEATURE_NAMES), graph)))
+        if all(k in p for k in REQUIRED_FEATURES) and bool(p.get("graph")) == graph:
+            values = (float(p.get(k, 0.0)) for k in FEATURE_NAMES)  # d_pad: 0 in profiles fitted before it
+            steps.append((f"fitted step points[{i}]", StepFeatures(*values, graph=graph)))
     return steps
 
 

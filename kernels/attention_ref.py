@@ -15,11 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-# a decode joins a padded group while the keys it adds stay within this many: one more call (gather, zeroing,
-# SDPA) costs about what 256-1,000 keys do on a 2-core EPYC. Against one call padded to the longest context,
-# decodes at contexts 150-450 took 1.8x the attention time of equal contexts with the same keys (2-64
-# decodes); grouped with 256, 1.12x; with 0 (a call each), 2.3x
-MERGE_KEYS = 256
+from .decode_grouping import decode_groups
 
 
 def _gather(cache: torch.Tensor, pages: torch.Tensor, num_seqs: int, length: int, dtype,
@@ -96,20 +92,6 @@ def _chunk(q, k_cache, v_cache, block_tables, seq: int, start: int, num_new: int
     mask = torch.arange(seq_len, device=q.device)[None, :] <= pos_q[:, None]
     o = F.scaled_dot_product_attention(qi, k, v, attn_mask=mask, scale=scale, enable_gqa=gqa > 1)
     return o.transpose(0, 1)
-
-
-def decode_groups(decode: list[int], lens: list[int], merge_keys: int | None = None) -> list[list[int]]:
-    """The decodes `decode` (indices into `lens`) by ascending context, in groups each attended by one call
-    padded to its longest context: a decode joins the current group while the padding it adds (its extra
-    context times the group's size) stays within `merge_keys` keys, what one more call costs."""
-    merge = MERGE_KEYS if merge_keys is None else merge_keys
-    groups: list[list[int]] = []
-    for i in sorted(decode, key=lambda j: lens[j]):
-        if groups and (lens[i] - lens[groups[-1][-1]]) * len(groups[-1]) <= merge:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
 
 
 def paged_attention_ref(

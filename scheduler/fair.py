@@ -53,6 +53,7 @@ import math
 
 from ..fitting.predict import StepCoefficients, step_coefficients
 from ..fitting.profile import Profile
+from ..kernels.decode_grouping import decode_padding
 from .mb import decode_all
 from .protocols import OneMode
 from .request import Request
@@ -113,13 +114,12 @@ class FairBatching(OneMode):
     def schedule(self, st: SchedulerState) -> Batch:
         cfg = st.config
         running = st.running
-        n_d = s_d = 0
+        contexts = []
         d_min = math.inf
         partial = False
         for r in running:  # read-only pass: this step's decodes and their tightest deadline
             if r.num_generated and r.num_computed == r.prompt_len + r.num_generated - 1:  # is_decode, inlined
-                n_d += 1
-                s_d += r.num_computed
+                contexts.append(r.num_computed)
                 d = r.first_token_time + self.tpot * r.num_generated
                 if d < d_min:
                     d_min = d
@@ -127,18 +127,20 @@ class FairBatching(OneMode):
                 partial = True
         if not partial and not (st.waiting and len(running) < cfg.max_num_seqs):
             return self._record(decode_all(st, Batch()), self.decode_coeffs, math.inf)
-        budget = self._time_budget(st, n_d, s_d, d_min)
-        return self._record(self._form(st, budget, n_d, s_d), self.coeffs, budget)
+        decodes = (len(contexts), sum(contexts), decode_padding(contexts))  # n_d, s_d, d_pad
+        budget = self._time_budget(st, decodes, d_min)
+        return self._record(self._form(st, budget, decodes), self.coeffs, budget)
 
-    def _time_budget(self, st: SchedulerState, n_d: int, s_d: int, d_min: float) -> float:
+    def _time_budget(self, st: SchedulerState, decodes: tuple[int, int, int], d_min: float) -> float:
         """The step's time budget: the decodes' slack, or the decodes' step plus the prefills' share φ of one
         TPOT (of what they need), whichever is longer; φ = u_d/(u_d + u_p), the two sides' slack over their
         SLOs, and ½ when the decodes miss their next deadline even alone."""
+        n_d, s_d, d_pad = decodes
         if n_d == 0:
             return math.inf
         slack = d_min - st.now
         budget = slack * (1 - self.margin)
-        t_dec = self.coeffs.time(0.0, n_d, 0.0, s_d, n_d)
+        t_dec = self.coeffs.time(0.0, n_d, 0.0, s_d, n_d, d_pad)
         need, urgency = self._prefill_urgency(st)
         if budget <= t_dec:  # starving prefills would not save these decodes' next token
             phi = 0.5
@@ -168,15 +170,16 @@ class FairBatching(OneMode):
                     return need, worst
         return need, worst
 
-    def _form(self, st: SchedulerState, budget: float, n_d: int, s_d: int) -> Batch:
-        """Running requests in order (decodes, then chunks of unfinished prefills), then admissions."""
+    def _form(self, st: SchedulerState, budget: float, decodes: tuple[int, int, int]) -> Batch:
+        """Running requests in order (decodes, then chunks of unfinished prefills), then admissions;
+        `decodes`: the running decodes' (n_d, s_d, d_pad)."""
         cfg = st.config
         cap = self.max_tokens or max(cfg.token_budget, DEFAULT_MAX_TOKENS)
         floor = cfg.block_size
         batch = Batch()
         tokens = n_p = 0
         s_p = 0.0
-        n_seq = n_d
+        n_seq = decodes[0]
         running, kv = st.running, st.kv
         tables, bs = kv.tables, kv.block_size
         i = 0
@@ -186,7 +189,7 @@ class FairBatching(OneMode):
             if pending == 1 and req.num_generated:  # a decode
                 q = 1
             else:
-                q = self._chunk(budget, n_p, n_d, s_p, s_d, n_seq, req.num_computed,
+                q = self._chunk(budget, n_p, s_p, n_seq, decodes, req.num_computed,
                                 min(pending, cap - tokens), floor if not batch.prefill else 0)
                 if q == 0:
                     i += 1
@@ -209,7 +212,7 @@ class FairBatching(OneMode):
         waiting = st.waiting
         while waiting and len(running) < cfg.max_num_seqs and tokens < cap:
             req = waiting[0]
-            q = self._chunk(budget, n_p, n_d, s_p, s_d, n_seq, req.num_computed, min(req.pending, cap - tokens),
+            q = self._chunk(budget, n_p, s_p, n_seq, decodes, req.num_computed, min(req.pending, cap - tokens),
                             floor if not batch.prefill else 0)
             if q == 0 or st.admit(req, q, batch) == 0:
                 break
@@ -219,19 +222,20 @@ class FairBatching(OneMode):
             tokens += q
         return batch
 
-    def _chunk(self, budget: float, n_p: int, n_d: int, s_p: float, s_d: int, n_seq: int, cached: int,
+    def _chunk(self, budget: float, n_p: int, s_p: float, n_seq: int, decodes: tuple[int, int, int], cached: int,
                q_max: int, floor: int) -> int:
         """The largest chunk q ≤ q_max on top of `cached` tokens whose step the model predicts within
         `budget`, given the step's features so far; at least min(floor, q_max)."""
         if q_max <= 0:
             return 0
         time = self.coeffs.time
-        if time(n_p + q_max, n_d, s_p + q_max * (cached + (q_max + 1) / 2), s_d, n_seq + 1) <= budget:
+        n_d, s_d, d_pad = decodes
+        if time(n_p + q_max, n_d, s_p + q_max * (cached + (q_max + 1) / 2), s_d, n_seq + 1, d_pad) <= budget:
             return q_max
         lo, hi = 0, q_max  # time(lo) fits (lo = 0: no chunk), time(hi) does not
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if time(n_p + mid, n_d, s_p + mid * (cached + (mid + 1) / 2), s_d, n_seq + 1) <= budget:
+            if time(n_p + mid, n_d, s_p + mid * (cached + (mid + 1) / 2), s_d, n_seq + 1, d_pad) <= budget:
                 lo = mid
             else:
                 hi = mid
@@ -243,11 +247,9 @@ class FairBatching(OneMode):
         for r, q in batch.prefill:
             n_p += q
             s_p += q * (r.num_computed + (q + 1) / 2)
-        n_d = len(batch.decode)
-        s_d = 0
-        for r in batch.decode:
-            s_d += r.num_computed
-        t = coeffs.time(n_p, n_d, s_p, s_d, len(batch.prefill) + n_d)
+        contexts = [r.num_computed for r in batch.decode]
+        n_d = len(contexts)
+        t = coeffs.time(n_p, n_d, s_p, sum(contexts), len(batch.prefill) + n_d, decode_padding(contexts))
         self.predicted_s.append(t)
         self.plan_scale.append(self._applied)
         self.budget_s = budget
@@ -270,16 +272,16 @@ class FairBatching(OneMode):
     def estimate_load(self, st: SchedulerState) -> float:
         """All queued work (every pending prefill token and one token per decode) priced as one step, in
         units of the TPOT SLO: a router sends new requests to the instance with the least."""
-        n_p = n_d = n_seq = 0
+        n_p = n_seq = 0
         s_p = 0.0
-        s_d = 0
+        contexts = []
         for r in (*st.running, *st.waiting):
             q = r.pending
             if r.is_decode:
-                n_d += 1
-                s_d += r.num_computed
+                contexts.append(r.num_computed)
             else:
                 n_p += q
                 s_p += q * (r.num_computed + (q + 1) / 2)
             n_seq += 1
-        return self.coeffs.time(n_p, n_d, s_p, s_d, n_seq) / self.tpot
+        t = self.coeffs.time(n_p, len(contexts), s_p, sum(contexts), n_seq, decode_padding(contexts))
+        return t / self.tpot

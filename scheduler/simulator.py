@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from ..fitting.features import StepFeatures, step_features
 from ..fitting.predict import profile_step_time
 from ..fitting.profile import Profile
+from ..kernels.decode_grouping import decode_padding
 from .protocols import Executor, ModeDecision, Policy
 from .request import Request
 from .state import Batch, EngineConfig, SchedulerState
@@ -44,18 +45,20 @@ class SimulatedExecutor:
                           graph=self.decode_graph and not batch.prefill)
         return self.level * profile_step_time(self.profile, f)
 
-    def decode_stretch(self, n: int, s_d: float, k_max: int, clock: float, next_arrival: float) -> tuple[int, float]:
-        """Run up to `k_max` decode steps of `n` sequences from `s_d` KV tokens (growing by n a step),
-        stopping after the step that reaches `next_arrival`: (steps, clock).
+    def decode_stretch(self, n: int, s_d: float, k_max: int, clock: float, next_arrival: float,
+                       d_pad: float = 0.0) -> tuple[int, float]:
+        """Run up to `k_max` decode steps of `n` sequences from `s_d` KV tokens (growing by n a step; the
+        padding `d_pad` stays, as every context grows alike), stopping after the step that reaches
+        `next_arrival`: (steps, clock).
 
         Where the step model is affine in s_d over the stretch (checked at five points, to 1e-12), step j
         costs t₀ + j·slope without calling the model; otherwise every step is costed by the model.
         """
         k = 0
         if k_max >= 8:
-            t0, t_last = self.decode_time(n, s_d), self.decode_time(n, s_d + (k_max - 1) * n)
+            t0, t_last = self.decode_time(n, s_d, d_pad), self.decode_time(n, s_d + (k_max - 1) * n, d_pad)
             slope = (t_last - t0) / (k_max - 1)
-            if all(abs(self.decode_time(n, s_d + j * n) - (t0 + slope * j)) <= 1e-12 * t0
+            if all(abs(self.decode_time(n, s_d + j * n, d_pad) - (t0 + slope * j)) <= 1e-12 * t0
                    for j in (k_max // 4, k_max // 2, 3 * k_max // 4)):
                 while k < k_max:
                     clock += t0 + slope * k
@@ -64,16 +67,16 @@ class SimulatedExecutor:
                         break
                 return k, clock
         while k < k_max:
-            clock += self.decode_time(n, s_d)
+            clock += self.decode_time(n, s_d, d_pad)
             s_d += n
             k += 1
             if clock >= next_arrival:
                 break
         return k, clock
 
-    def decode_time(self, n: int, s_d: float) -> float:
-        """A pure-decode step of `n` sequences reading `s_d` KV tokens in all."""
-        f = StepFeatures(0.0, float(n), 0.0, float(s_d), float(n), self.decode_graph)
+    def decode_time(self, n: int, s_d: float, d_pad: float = 0.0) -> float:
+        """A pure-decode step of `n` sequences reading `s_d` KV tokens in all (and `d_pad` padding keys)."""
+        f = StepFeatures(0.0, float(n), 0.0, float(s_d), float(n), float(d_pad), self.decode_graph)
         return self.level * profile_step_time(self.profile, f)
 
 
@@ -253,7 +256,8 @@ def _decode_stretch(executor: SimulatedExecutor, decode: list[Request], st: Sche
         extra = sum((r.num_computed + k_max + bs - 1) // bs - len(tables[r.rid]) for r in decode)
         if extra > kv.num_free:
             k_max = 1
-    k, clock = executor.decode_stretch(n, sum(r.num_computed for r in decode), k_max, clock, next_arrival)
+    contexts = [r.num_computed for r in decode]
+    k, clock = executor.decode_stretch(n, sum(contexts), k_max, clock, next_arrival, decode_padding(contexts))
     if k > 1:
         for r in decode:
             st.kv.grow(r, r.num_computed + k)

@@ -13,7 +13,7 @@ from phasecal.records import PointRecord, RunHeader, append_record
 
 # A CPU-like tiny model: overheads of a few hundred microseconds, microseconds per token.
 TRUE_LINEAR = {"intercept": 2e-4, "has_p": 3e-4, "has_d": 5e-4, "n_p": 2e-6, "n_d": 4e-6,
-               "s_p": 1e-9, "s_d": 2e-9, "n_seq": 1e-5}
+               "s_p": 1e-9, "s_d": 2e-9, "n_seq": 1e-5, "d_pad": 5e-8}
 SHARES = (0.0, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0)
 
 
@@ -31,6 +31,9 @@ def grid(budgets=(256, 512, 1024, 2048), graph: bool = True, shares=SHARES) -> l
             steps.append(([], [ctx] * n, {"grid": "decode"}))
             if graph:
                 steps.append(([], [ctx] * n, {"grid": "decode", "graph": True}))
+            if 2 <= n <= 64:  # contexts spread ±25% (same sum): padded decode groups (d_pad) show apart from s_d
+                spread = [ctx + round(ctx * 0.25 * (2 * i - (n - 1)) / (n - 1)) for i in range(n)]
+                steps.append(([], spread, {"grid": "decode"}))
     for b in budgets:
         for r in shares:
             n_d = round(r * b)

@@ -5,12 +5,9 @@ CPU (interpreter): fp32 and fp16, small head counts; GPU: the same in bf16 plus 
 
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
 from paged_batch import make_paged_batch
 
 from phasecal.kernels.attention import decode_attention, paged_attention_ref, prefill_attention, unified_attention
-from phasecal.kernels.attention_ref import decode_groups
 
 TOL = {torch.float32: dict(atol=1e-4, rtol=1e-4), torch.float16: dict(atol=3e-3, rtol=1e-2),
        torch.bfloat16: dict(atol=2e-2, rtol=2e-2)}
@@ -117,14 +114,3 @@ def test_gpu_bf16_mixed_and_decode(gqa):
 def test_gpu_bf16_block_size_and_head_dim_64():
     batch = make_paged_batch(MIXED * 4, 16, 8, 64, 32, torch.bfloat16, "cuda", seed=11)
     _check(unified_attention(*batch.varlen_args()), paged_attention_ref(*batch.varlen_args()), torch.bfloat16)
-
-
-@given(st.lists(st.integers(2, 5000), min_size=1, max_size=40), st.integers(0, 5000))
-def test_decode_groups_partition_by_added_padding(lens, merge):
-    """Every decode lands in one group, groups ascend by context, and a group ends only where the next decode
-    would add more than `merge` keys of padding to it."""
-    groups = decode_groups(list(range(len(lens))), lens, merge)
-    assert sorted(i for g in groups for i in g) == list(range(len(lens)))
-    assert all([lens[i] for i in g] == sorted(lens[i] for i in g) for g in groups)
-    for a, b in zip(groups, groups[1:], strict=False):
-        assert lens[a[-1]] <= lens[b[0]] and (lens[b[0]] - lens[a[-1]]) * len(a) > merge

@@ -228,8 +228,8 @@ def test_decode_stretch_matches_stepwise_costing(curved, linear_profile):
     costing every step with the model."""
 
     class Curved(SimulatedExecutor):
-        def decode_time(self, n, s_d):
-            return super().decode_time(n, s_d) + 1e-9 * s_d**1.5
+        def decode_time(self, n, s_d, d_pad=0.0):
+            return super().decode_time(n, s_d, d_pad) + 1e-9 * s_d**1.5
 
     ex = Curved(linear_profile) if curved else SimulatedExecutor(linear_profile)
     n, s_d, k_max = 7, 700.0, 50

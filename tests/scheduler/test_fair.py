@@ -110,11 +110,15 @@ def test_property_token_cap_and_invariants(linear_profile, reqs, slots, cap, kv_
     fair = FairBatching(linear_profile, ttft, tpot, max_tokens=cap)
     invariants = StepChecker(cfg, policy=fair)
 
+    executor = SimulatedExecutor(linear_profile)
+
     def check(batch, st):
         invariants(batch, st)
         assert batch.num_tokens <= cap, f"{batch.num_tokens} tokens in a step capped at {cap}"
+        # fair plans with the simulator's own features, the decodes' padding (d_pad) included
+        assert fair.predicted_s[-1] == pytest.approx(executor.step(batch, st), rel=1e-9)
 
-    res = run_engine(fair, SimulatedExecutor(linear_profile), w, cfg, on_step=check)
+    res = run_engine(fair, executor, w, cfg, on_step=check)
     check_result(res, w)
     assert len(fair.predicted_s) >= 1 and all(t > 0 and math.isfinite(t) for t in fair.predicted_s)
 
