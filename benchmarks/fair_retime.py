@@ -19,15 +19,16 @@ import random
 from fair_step_log import StepRecord
 
 from phasecal.kernels.model import probe_chunks
-from phasecal.probes.step import CPU_GROUP, PAGE_SCATTER_SEED, rounds
+from phasecal.probes.step import CPU_GROUP, PAGE_SCATTER_SEED, rounds, spread_contexts
 from phasecal.probes.timing import StopRule, Timer
 
 REPLAY_STEPS = 40  # executed steps re-timed per case (a random sample, seed 0)
 
 
-def point_composition(p: dict) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]] | None:
+def point_composition(p: dict, spread: bool) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]] | None:
     """The batch of a profile point (its fitted features) as the step grid lays it out: equal prefill chunks
-    and decodes of equal context. None where the features do not give whole numbers."""
+    and decodes at their mean context, spread around it (`spread_contexts`) if `spread`. None where the
+    features do not give whole numbers."""
     n_p, n_d, s_p, s_d, n_seq = (p[k] for k in ("n_p", "n_d", "s_p", "s_d", "n_seq"))
     chunks, prefill, decode = int(n_seq - n_d), (), ()
     if n_p:
@@ -41,7 +42,7 @@ def point_composition(p: dict) -> tuple[tuple[tuple[int, int], ...], tuple[int, 
     if n_d:
         if s_d % n_d:
             return None
-        decode = (int(s_d // n_d),) * int(n_d)
+        decode = spread_contexts(int(s_d // n_d), int(n_d)) if spread else (int(s_d // n_d),) * int(n_d)
     return prefill, decode
 
 
@@ -84,8 +85,9 @@ def drift(model, points: list[dict], steps: list[StepRecord], settings: dict) ->
     n_p = max(sum(q for q, _ in s.prefill) for s in steps)
     n_d = max(len(s.decode) for s in steps)
     s_d = max(s.s_d for s in steps)
+    spread = "spread" in settings.get("page_layout", "")
     chosen = [(p, c) for p in points if not p.get("graph") and p["n_p"] <= n_p and p["n_d"] <= n_d
-              and p["s_d"] <= s_d and (c := point_composition(p)) is not None]
+              and p["s_d"] <= s_d and (c := point_composition(p, spread)) is not None]
     if not chosen:
         return None
     again = retime(model, [c for _, c in chosen], settings)

@@ -81,8 +81,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
                            "(if decode)", _phase_affine),
     Family("extended_linear", "shared intercept + per-phase overheads + n_p, n_d, s_p (prefill attention), "
                               "s_d (decode KV), n_seq, d_pad (padded decode keys) [+ t_kv_spill*max(s_d - "
-                              "kv_cache_tokens, 0): decode KV beyond what the last-level cache holds beside the weights]",
-                              linear_time),
+                              "kv_cache_tokens, 0): decode KV beyond what the last-level cache holds beside the "
+                              "weights]", linear_time),
     Family("mixed_linear", "extended_linear + mix*n_p*n_d/(n_p+n_d): a mixed step's cost bent by its decode share",
            linear_time),
     Family("roofline", "overheads + attention terms + linear layers at t_token*max(n_p+n_d, knee_tokens) "

@@ -40,15 +40,15 @@ CPU_GROUP = 65  # the default CPU grid's points (a test holds them equal)
 # that a 10-20 s busy phase of another process lands on a few slices of each point, not half of one.
 ROUNDS = 8
 CPU_ROUNDS = 16
-# A step's pages as an engine has them, not as a fresh cache would: an engine's allocator hands pages out as
-# requests come and go. On the 2-core EPYC VM (tiny model, torch attention) 2-32 decodes around context 288
-# took 6-21% longer on scattered pages than on contiguous ones, and a profile measured on contiguous pages
-# under-predicted them by up to 11% (18% where their contexts also differed). Decode contexts stay equal
-# within a point: spread ±25% (an engine's decodes sit at different contexts), the torch attention's padded
-# decode groups, which the step model has no term for, took four default runs' k-fold error to 3.6, 4.0,
-# 5.3 and 5.9% (scattered pages alone: 3.1, 2.5 and 2.5%).
+# A step's pages and contexts as an engine has them, not as a fresh cache would: an engine's running decodes
+# sit at different contexts, on pages its allocator handed out as requests came and went. On the 2-core EPYC
+# VM (tiny model, torch attention) 2-32 decodes around context 288 took 6-21% longer on scattered pages than
+# on contiguous ones, and a profile measured on contiguous pages under-predicted them by up to 11% (18% where
+# their contexts also differed). The torch attention pads decodes of similar context into one call; the step
+# model prices that padding (d_pad, fitting/features.py), which it can learn only from spread contexts.
+DECODE_SPREAD = 0.25  # a decode point's contexts spread evenly over ±25% of its nominal context, same total
 PAGE_SCATTER_SEED = 0  # pages drawn in a seeded random order from the whole cache (probe_chunks)
-PAGE_LAYOUT = f"pages scattered (seed {PAGE_SCATTER_SEED})"
+PAGE_LAYOUT = f"pages scattered (seed {PAGE_SCATTER_SEED}), decode contexts spread ±{DECODE_SPREAD:.0%}"
 
 
 @dataclass(frozen=True)
@@ -123,15 +123,28 @@ def step_grid(device_type: str, quick: bool) -> StepGrid:
     return CPU_QUICK_GRID if quick else CPU_GRID
 
 
+def spread_contexts(context: int, n: int, spread: float = DECODE_SPREAD) -> tuple[int, ...]:
+    """`n` decode contexts evenly spaced over `context` ± `spread`·`context`, summing to n·context exactly
+    (the offsets are rounded in mirrored pairs)."""
+    if n == 1:
+        return (context,)
+    return tuple(context + round(context * spread * (2 * i - (n - 1)) / (n - 1)) for i in range(n))
+
+
+def mean_context(decode) -> int:
+    """The nominal context of a grid point's decodes (their mean, rounded)."""
+    return round(sum(decode) / len(decode))
+
+
 def step_key(params: dict) -> str:
     """A readable key naming the composition, e.g. 'step/decode/32x512/eager'."""
     mode = "graph" if params["graph"] else "eager"
     if params["grid"] == "mixed":
-        where = (f"d{params['decode'][0]}" if params["decode"] else "") + \
+        where = (f"d{mean_context(params['decode'])}" if params["decode"] else "") + \
             (f"c{params['prefill'][0][1]}" if params["prefill"] else "")  # decode context, cached prefix
         return f"step/mixed/B{params['budget']}/r{params['decode_share']:.2f}/{where}/{mode}"
     if params["grid"] == "decode":
-        return f"step/decode/{len(params['decode'])}x{params['decode'][0]}/{mode}"
+        return f"step/decode/{len(params['decode'])}x{mean_context(params['decode'])}/{mode}"
     chunks = "+".join(f"q{q}c{c}" for q, c in params["prefill"])
     return f"step/prefill/{chunks}/{mode}"
 
@@ -143,12 +156,13 @@ def compositions(grid: StepGrid) -> list[dict]:
     out += [StepParams(((q, c),) * n, (), False, "prefill") for n, q, c in grid.prefill_multi]
     for b in grid.decode_batches:
         for ctx in grid.decode_contexts:
-            out.append(StepParams((), (ctx,) * b, False, "decode"))
+            out.append(StepParams((), spread_contexts(ctx, b), False, "decode"))
     for budget in grid.mixed_budgets:
         for share in grid.mixed_shares:
             n_d = round(share * budget)
             prefill = ((budget - n_d, grid.mixed_cached),) if budget > n_d else ()
-            out.append(StepParams(prefill, (grid.mixed_context,) * n_d, False, "mixed", budget, share))
+            out.append(StepParams(prefill, spread_contexts(grid.mixed_context, n_d) if n_d else (), False, "mixed",
+                                  budget, share))
     return [p.to_dict() for p in out]
 
 
@@ -305,8 +319,8 @@ def summarize(records: list[PointRecord]) -> str:
         parts.append(f"prefill {min(q)}-{max(q)} tok: {icpt * 1e3:.2f} ms + {slope * 1e6:.1f} us/tok")
     dec = by_grid.get("decode", [])
     if dec:
-        ctx0 = min(r.params["decode"][0] for r in dec)
-        row = [r for r in dec if r.params["decode"][0] == ctx0]
+        ctx0 = min(mean_context(r.params["decode"]) for r in dec)
+        row = [r for r in dec if mean_context(r.params["decode"]) == ctx0]
         if len(row) >= 2:
             b = [len(r.params["decode"]) for r in row]
             slope, icpt = np.polyfit(b, [r.median_s for r in row], 1)

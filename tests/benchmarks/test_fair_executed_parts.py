@@ -2,7 +2,7 @@
 breakdown, the profile points' compositions the drift check re-times, and the discriminating TPOT SLO."""
 
 import random
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -132,16 +132,18 @@ def test_by_time_on_a_short_run():
 def test_point_composition_inverts_the_grid_features():
     for params in compositions(CPU_GRID):
         f = step_features(params["prefill"], params["decode"])
-        comp = point_composition(asdict(f))
+        comp = point_composition(asdict(f), spread=True)
         assert comp is not None, params
         prefill, decode = comp
         assert step_features(prefill, decode) == f
         assert tuple(decode) == tuple(params["decode"])  # the very contexts the probe measured
+        uniform = point_composition(asdict(f), spread=False)  # as a grid of equal contexts laid it out
+        assert step_features(*uniform) == replace(f, d_pad=0.0) and len(set(uniform[1])) <= 1
 
 
 def test_point_composition_refuses_what_the_grid_cannot_have():
-    assert point_composition({"n_p": 10, "n_d": 0, "s_p": 10 * 5.25, "s_d": 0, "n_seq": 1}) is None  # c = -0.25
-    assert point_composition({"n_p": 0, "n_d": 3, "s_p": 0, "s_d": 100, "n_seq": 3}) is None  # 100 / 3 decodes
+    assert point_composition({"n_p": 10, "n_d": 0, "s_p": 10 * 5.25, "s_d": 0, "n_seq": 1}, True) is None  # c = -0.25
+    assert point_composition({"n_p": 0, "n_d": 3, "s_p": 0, "s_d": 100, "n_seq": 3}, True) is None  # 100 / 3 decodes
 
 
 def test_signed_errors():

@@ -33,9 +33,24 @@ def test_cpu_grid_is_rich_enough_to_fit():
     assert len({sum(q for q, _ in p["prefill"]) for p in pre}) >= 5
     assert any(c > 0 for p in pre for _, c in p["prefill"])  # chunks on a cached prefix
     dec = [p for p in comps if p["grid"] == "decode"]
-    assert len({len(p["decode"]) for p in dec}) >= 4 and len({p["decode"][0] for p in dec}) >= 3
+    assert len({len(p["decode"]) for p in dec}) >= 4 and len({step.mean_context(p["decode"]) for p in dec}) >= 3
     mixed = [p for p in comps if p["grid"] == "mixed"]
     assert len({p["budget"] for p in mixed}) >= 2 and {p["decode_share"] for p in mixed} >= {0, 0.25, 0.5, 0.75, 1}
+
+
+@pytest.mark.parametrize("context,n", [(128, 1), (128, 2), (288, 7), (2048, 64), (3, 5), (1, 4), (4096, 512)])
+def test_spread_contexts_keep_the_total_within_the_spread(context, n):
+    ctxs = step.spread_contexts(context, n)
+    assert len(ctxs) == n and sum(ctxs) == n * context and step.mean_context(ctxs) == context
+    assert all(1 <= c and abs(c - context) <= step.DECODE_SPREAD * context + 0.5 for c in ctxs)
+    if n > 1 and context >= 8:
+        assert max(ctxs) - min(ctxs) >= step.DECODE_SPREAD * context  # really spread, not equal
+
+
+def test_grid_decodes_are_spread_around_their_nominal_context():
+    for p in step.compositions(step.CPU_GRID):
+        if len(p["decode"]) > 1:
+            assert len(set(p["decode"])) > 1, step.step_key(p)
 
 
 def test_blocks_needed_counts_pages_per_sequence():
