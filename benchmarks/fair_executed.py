@@ -131,6 +131,12 @@ def print_case(row: dict) -> None:
           f"{row['loadavg_1_5_15']['before'][0]:.1f}→{row['loadavg_1_5_15']['after'][0]:.1f}", flush=True)
 
 
+def this_machine() -> dict:
+    """Where the run executes (each run keeps its own: merged runs may come from different machines)."""
+    return {"processor": cpu_model_name(), "cpu_count": os.cpu_count(),
+            "note": "VM shared with other jobs; load averages recorded per case"}
+
+
 def run_profile(path: str, n: int) -> dict:
     """The loose cases and the discriminating one under the profile at `path`."""
     profile = load_profile(ROOT / path)
@@ -145,7 +151,8 @@ def run_profile(path: str, n: int) -> dict:
                                     loose.tpot_s, target)
         print(f"discriminating TPOT SLO {choice.slo.tpot_s * 1e3:.3g} ms: {choice.how}", flush=True)
         cases.append(one_case(profile, spec, choice.slo, n, cfg, choice))
-    return {"profile": path, "profile_device": profile.device["name"], "held_out_family": profile.step_model.family,
+    return {"machine": this_machine(), "profile": path, "profile_device": profile.device["name"],
+            "held_out_family": profile.step_model.family,
             "held_out_mape_pct": None if err is None else err * 100,
             "profile_fitted_at": profile.provenance.get("fitted_at"), "config": vars(cfg), "cases": cases}
 
@@ -160,8 +167,7 @@ def main() -> None:
         ap.error("--requests must be at least 2")
     runs = [run_profile(path, args.requests) for path in args.profile or PROFILES]
     doc = {"what": "fair executed on the CPU (tiny model) against its plan and its simulation",
-           "machine": {"processor": cpu_model_name(), "cpu_count": os.cpu_count(),
-                       "note": "2-core VM shared with other jobs; load averages recorded per case"},
+           "machine": this_machine(),
            "command": " ".join(["python", *sys.argv]), "runs": runs}
     write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
     write_markdown(doc, args.out.with_suffix(".md"))

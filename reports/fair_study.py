@@ -72,11 +72,12 @@ def fair_vs_mb_markdown(results: Results) -> str:
 
 
 def executed_markdown(run: dict, machine: dict) -> list[str]:
-    """One executed run (`benchmarks/fair_executed.py`): a line on the profile and its held-out error, then a
-    row per case: planned against executed step times (overall and per kind), the split by re-timing, and
-    TPOT SLO attainment simulated → executed, and simulated at the re-checked and executed levels where the run
-    has them."""
+    """One executed run (`benchmarks/fair_executed.py`) on its machine (else `machine`, the document's): a line
+    on the profile and its held-out error, then a row per case: planned against executed step times (overall
+    and per kind), the split by re-timing, and TPOT SLO attainment simulated → executed, and simulated at the
+    re-checked and executed levels where the run has them."""
     err = run["held_out_mape_pct"]
+    machine = run.get("machine", machine)  # runs recorded before runs kept their own machine: the document's
     lines = [f"Executed on the CPU ({machine.get('processor', '?')}, {machine.get('cpu_count', '?')} cores, shared) "
              f"under `{run['profile']}` (measured on {run['profile_device']}; held-out k-fold MAPE of its step "
              f"model ({run.get('held_out_family', '?')}) {'n/a' if err is None else f'{err:.1f}%'}). Planned vs "

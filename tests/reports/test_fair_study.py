@@ -35,9 +35,11 @@ def test_table_rows_and_executed_lines(tmp_path):
     (tmp_path / "fair_vs_mb" / "fair_vs_mb.json").write_text(json.dumps({"rows": [row]}))
     run = {"profile": "p.json", "profile_device": "AMD EPYC", "held_out_mape_pct": 3.8, "held_out_family": "roofline",
            "cases": [case, tight]}
+    on_xeon = {**run, "machine": {"processor": "Intel Xeon", "cpu_count": 2}}  # a run keeps its own machine
     (tmp_path / "fair_vs_mb" / "executed_cpu.json").write_text(json.dumps(
-        {"machine": {"processor": "AMD EPYC", "cpu_count": 2}, "runs": [run]}))
+        {"machine": {"processor": "AMD EPYC", "cpu_count": 2}, "runs": [run, on_xeon]}))
     md = fair_vs_mb_markdown(load_results(tmp_path))
+    assert "Executed on the CPU (AMD EPYC, 2 cores" in md and "Executed on the CPU (Intel Xeon, 2 cores" in md
     assert "| H200 | balanced | 1 s, 30 ms | 20 → 22 (+10%) | 0.26 → 0.55 s | 90.5% → 100.0% | 0.12 → 0.17 s |" in md
     assert "held-out k-fold MAPE of its step model (roofline) 3.8%" in md
     assert ("| 256/64 rate=3 | 2 s, 100 ms | 10 | 12.5% (-11.0%) | 4.5% (3) | – | – | – / 14.0% / – | 6.0% (4) | "
