@@ -57,9 +57,11 @@ def retime(model, comps: list[tuple[tuple, tuple]], settings: dict) -> list[floa
         chunks = probe_chunks(list(prefill), list(decode), model.block_size, model.num_blocks, seed)
         fns.append(lambda chunks=chunks: model.forward(chunks).tolist())
     per_group = rounds(False, bool(settings.get("quick")))  # the CPU step probe's rounds for the profile's grid
+    rotate = settings.get("sample_order", "").startswith("rotated")  # as the profile's probe ordered them
     medians: list[float] = []
     for i in range(0, len(fns), CPU_GROUP):
-        medians += [t.median_s for t in timer.measure_interleaved(fns[i:i + CPU_GROUP], rule, rounds=per_group)]
+        medians += [t.median_s for t in timer.measure_interleaved(fns[i:i + CPU_GROUP], rule, rounds=per_group,
+                                                                  rotate=rotate)]
     return medians
 
 

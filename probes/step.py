@@ -40,6 +40,10 @@ CPU_GROUP = 65  # the default CPU grid's points (a test holds them equal)
 # that a 10-20 s busy phase of another process lands on a few slices of each point, not half of one.
 ROUNDS = 8
 CPU_ROUNDS = 16
+# On a CPU each slice is one call (Timer.measure_interleaved(rotate=True)): a sample then follows a step of
+# another shape, as an engine's step does. On the 2-core Intel Xeon VM (tiny model) 30 engine-like steps
+# took a median 2-6% longer rotated than repeated back to back, and fair's executed steps ran 0.5-5.7% over
+# their compositions re-timed back to back. On a GPU (asynchronous launches) slices stay; not measured there.
 # A step's pages and contexts as an engine has them, not as a fresh cache would: an engine's running decodes
 # sit at different contexts, on pages its allocator handed out as requests came and went. On the 2-core EPYC
 # VM (tiny model, torch attention) 2-32 decodes around context 288 took 6-21% longer on scattered pages than
@@ -277,6 +281,11 @@ def rounds(is_cuda: bool, quick: bool) -> int:
     return ROUNDS if is_cuda or quick else CPU_ROUNDS
 
 
+def sample_order(is_cuda: bool) -> str:
+    """How the probe's samples are ordered (recorded in the raw header: a resume must not mix two orders)."""
+    return f"interleaved in {ROUNDS}-round slices" if is_cuda else "rotated: one call of each point per round"
+
+
 def _report_share(ctx: ProbeContext, size: int, done: float) -> None:
     ctx.report_partial(done * size)
 
@@ -298,7 +307,7 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
         group = points[i : i + size]
         prepared = [prepare_point(ctx, model, p.params) for p in group]
         timings = ctx.timer.measure_interleaved([fn for fn, _ in prepared], ctx.rule,
-                                                rounds=rounds(ctx.is_cuda, ctx.quick),
+                                                rounds=rounds(ctx.is_cuda, ctx.quick), rotate=not ctx.is_cuda,
                                                 on_round=functools.partial(_report_share, ctx, len(group)))
         for p, (_, extra), t in zip(group, prepared, timings, strict=True):
             rates = StepRates(extra["tokens"], extra["tokens"] / t.median_s)

@@ -137,7 +137,7 @@ def _check_resumable(path: Path, header: RunHeader) -> None:
         mismatches.append(f"device {old.device.get('name')!r} vs {header.device.get('name')!r}")
     if (old.model or {}).get("name") != (header.model or {}).get("name"):
         mismatches.append(f"model {(old.model or {}).get('name')!r} vs {(header.model or {}).get('name')!r}")
-    for k in ("dtype", "threads", "clock", "backend", "page_layout"):
+    for k in ("dtype", "threads", "clock", "backend", "page_layout", "sample_order"):
         if k == "backend" and k not in old.settings:
             continue  # a header from before the model had backends: nothing recorded to compare
         if old.settings.get(k) != header.settings.get(k):
@@ -246,6 +246,7 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
     step_modules = [mod for mod in modules if mod.NAME == "step"]
     if step_modules:  # how its steps' pages were laid out: a resume must not mix two layouts
         settings["page_layout"] = step_modules[0].PAGE_LAYOUT
+        settings["sample_order"] = step_modules[0].sample_order(device.type == "cuda")
     if tp > 1:
         from phasecal.probes.tp_worker import interconnect
 

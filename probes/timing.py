@@ -238,24 +238,27 @@ class Timer:
                 return self._timing(series, reason)
 
     def measure_interleaved(self, fns: list[Callable[[], object]], rule: StopRule, rounds: int = 5, *,
-                            cold: bool = False, hold: bool = False,
+                            cold: bool = False, hold: bool = False, rotate: bool = False,
                             on_round: Callable[[float], object] | None = None) -> list[Timing]:
         """Sample several callables in rounds, a slice of each per round, so that a slow drift of
         the machine (another process's busy phase) spreads over all of them instead of shifting one
         point's median. Each callable stops by `rule` on its own samples and its own sampling time.
+        `rotate`: every slice is one call, so each sample follows a call of another callable (as an
+        engine's step follows a step of another shape), and rounds last until every callable stops.
         `on_round` gets, after each round, the fraction of the sampling done (of the time caps)."""
         self._check(hold, False)
         self._events()
         series = [self._warm(fn, rule, None, hold) for fn in fns]
         elapsed = [0.0] * len(fns)
         reasons: list[str | None] = [None] * len(fns)
-        per_round = max(1, -(-rule.min_samples // rounds))
+        per_round = 1 if rotate else max(1, -(-rule.min_samples // rounds))
+        slice_s = 0.0 if rotate else rule.max_time_s / rounds
         while any(r is None for r in reasons):
             for i, fn in enumerate(fns):
                 if reasons[i] is not None:
                     continue
                 t0, taken = time.perf_counter(), 0
-                while taken < per_round or time.perf_counter() - t0 < rule.max_time_s / rounds:
+                while taken < per_round or time.perf_counter() - t0 < slice_s:
                     self._sample(series[i], fn, cold, False, None)
                     taken += 1
                     if len(series[i].samples) >= rule.max_samples:

@@ -27,6 +27,11 @@ summarize = step.summarize
 PAGE_LAYOUT = step.PAGE_LAYOUT
 
 
+def sample_order(is_cuda: bool) -> str:
+    """How the ranks' samples are ordered (lockstep_measure: slices in rounds, on any device)."""
+    return f"interleaved in lockstep, {step.ROUNDS}-round slices"
+
+
 def build_model(ctx: ProbeContext, points: list[PlannedPoint]):
     """This rank's shard of the synthetic model, warmed up, and its timed all-reduce. Every rank draws the
     full weights from one seed and keeps its part (then drops the rest): the shards are those of one model."""

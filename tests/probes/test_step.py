@@ -66,6 +66,7 @@ def test_step_probe_writes_valid_records(fast_suite, tmp_path):
     assert header.settings["dtype"] == "float32"
     assert header.settings["backend"] == "torch"  # what measured the points: the CPU default
     assert header.settings["page_layout"] == step.PAGE_LAYOUT
+    assert header.settings["sample_order"] == step.sample_order(False) and "rotated" in step.sample_order(False)
     expected = {step.step_key(p) for p in step.compositions(fast_suite)
                 if sum(p["decode"]) <= fast_suite.max_decode_kv}
     assert {p.key for p in points} == expected

@@ -57,9 +57,11 @@ def test_existing_file_without_resume_is_refused(fast_suite, tmp_path):
 
 @pytest.mark.parametrize("field,value,match", [("device", {"name": "NVIDIA H200"}, "device"),
                                                ("model", {"name": "Qwen3-8B"}, "model"),
-                                               ("settings", {"page_layout": None}, "page_layout")])
+                                               ("settings", {"page_layout": None}, "page_layout"),
+                                               ("settings", {"sample_order": None}, "sample_order")])
 def test_resume_refuses_another_device_model_or_page_layout(fast_suite, tmp_path, field, value, match):
-    """page_layout None: a file from before the step probe scattered its pages (contiguous ones)."""
+    """page_layout None: a file from before the step probe scattered its pages (contiguous ones); sample_order
+    None: from before a CPU sample followed another point's step."""
     path = run_suite(_cfg(tmp_path))
     header, points = read_raw(path)
     setattr(header, field, {**(getattr(header, field) or {}), **value})

@@ -157,6 +157,21 @@ def test_interleaved_sampling_keeps_each_callables_samples_apart():
     assert "fs" in sampled and "sf" in sampled  # the two alternate in rounds, not one after the other
 
 
+def test_rotated_sampling_takes_one_call_of_each_per_round():
+    """`rotate`: each sample follows a call of the other callable until the faster one stops on its own."""
+    rule = StopRule(min_samples=10, target_spread=0.0, max_time_s=0.05, warmup_iters=1, warmup_s=0.0)
+    order = []
+
+    def sleeper(tag, s):
+        return lambda: (order.append(tag), time.sleep(s))
+
+    a, b = Timer("cpu").measure_interleaved([sleeper("a", 0.001), sleeper("b", 0.002)], rule, rotate=True)
+    assert len(a.samples_s) >= 10 and len(b.samples_s) >= 10 and 0.0009 < a.median_s < b.median_s
+    sampled = "".join(order[2:])  # after one warm-up call each
+    k = len(b.samples_s)  # b (slower) reaches its time cap first; a then samples alone
+    assert sampled == "ab" * k + "a" * (len(a.samples_s) - k)
+
+
 _FAULTS_SCRIPT = """
 import ctypes, ctypes.util, resource, sys
 {source}
