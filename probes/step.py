@@ -283,14 +283,7 @@ def rounds(is_cuda: bool, quick: bool) -> int:
 
 def sample_order(is_cuda: bool) -> str:
     """How the probe's samples are ordered (recorded in the raw header: a resume must not mix two orders)."""
-    return f"interleaved in {ROUNDS}-round slices" if is_cuda else \
-        "rotated: one call of each point per round, in order of size"
-
-
-def size_order(params: dict) -> tuple[int, int, int]:
-    """A step's place in the rotation: its tokens, then its decode KV, then its cached prefix."""
-    return (sum(q for q, _ in params["prefill"]) + len(params["decode"]), sum(params["decode"]),
-            sum(c for _, c in params["prefill"]))
+    return f"interleaved in {ROUNDS}-round slices" if is_cuda else "rotated: one call of each point per round"
 
 
 def _report_share(ctx: ProbeContext, size: int, done: float) -> None:
@@ -312,8 +305,6 @@ def run(ctx: ProbeContext, points: list[PlannedPoint]) -> Iterator[PointRecord]:
         if ctx.time_left() <= 0:
             return
         group = points[i : i + size]
-        if not ctx.is_cuda:  # rotated: each point right after its neighbour in size, as an engine's step
-            group.sort(key=lambda p: size_order(p.params))  # follows a step a little unlike it
         prepared = [prepare_point(ctx, model, p.params) for p in group]
         timings = ctx.timer.measure_interleaved([fn for fn, _ in prepared], ctx.rule,
                                                 rounds=rounds(ctx.is_cuda, ctx.quick), rotate=not ctx.is_cuda,
