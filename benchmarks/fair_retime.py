@@ -57,7 +57,7 @@ def retime(model, comps: list[tuple[tuple, tuple]], settings: dict) -> list[floa
         chunks = probe_chunks(list(prefill), list(decode), model.block_size, model.num_blocks, seed)
         fns.append(lambda chunks=chunks: model.forward(chunks).tolist())
     per_group = rounds(False, bool(settings.get("quick")))  # the CPU step probe's rounds for the profile's grid
-    rotate = settings.get("sample_order", "").startswith("rotated")  # as the profile's probe ordered them
+    rotate = str(settings.get("sample_order", "")).startswith("rotated")  # as the profile's probe ordered them
     medians: list[float] = []
     for i in range(0, len(fns), CPU_GROUP):
         medians += [t.median_s for t in timer.measure_interleaved(fns[i:i + CPU_GROUP], rule, rounds=per_group,
@@ -87,7 +87,7 @@ def drift(model, points: list[dict], steps: list[StepRecord], settings: dict) ->
     n_p = max(sum(q for q, _ in s.prefill) for s in steps)
     n_d = max(len(s.decode) for s in steps)
     s_d = max(s.s_d for s in steps)
-    spread = "spread" in settings.get("page_layout", "")
+    spread = "spread" in str(settings.get("page_layout", ""))
     chosen = [(p, c) for p in points if not p.get("graph") and p["n_p"] <= n_p and p["n_d"] <= n_d
               and p["s_d"] <= s_d and (c := point_composition(p, spread)) is not None]
     if not chosen:

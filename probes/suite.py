@@ -244,7 +244,7 @@ def run_suite(config: SuiteConfig, console=None, locks: contextlib.ExitStack | N
                 "stop_rule": asdict(rule), "malloc": malloc, "budget_minutes": config.budget_minutes,
                 "nvml": "available" if nvml.available else f"unavailable: {nvml.reason}"}
     step_modules = [mod for mod in modules if mod.NAME == "step"]
-    if step_modules:  # how its steps' pages were laid out: a resume must not mix two layouts
+    if step_modules:  # how its steps were laid out and sampled: a resume must not mix two of either
         settings["page_layout"] = step_modules[0].PAGE_LAYOUT
         settings["sample_order"] = step_modules[0].sample_order(device.type == "cuda")
     if tp > 1:

@@ -129,7 +129,7 @@ class FairBatching(OneMode):
             return self._record(decode_all(st, Batch()), self.decode_coeffs, math.inf)
         decodes = (len(contexts), sum(contexts), decode_padding(contexts))  # n_d, s_d, d_pad
         budget = self._time_budget(st, decodes, d_min)
-        return self._record(self._form(st, budget, decodes), self.coeffs, budget)
+        return self._record(self._form(st, budget, decodes), self.coeffs, budget, decodes)
 
     def _time_budget(self, st: SchedulerState, decodes: tuple[int, int, int], d_min: float) -> float:
         """The step's time budget: the decodes' slack, or the decodes' step plus the prefills' share φ of one
@@ -241,15 +241,20 @@ class FairBatching(OneMode):
                 hi = mid
         return max(lo, min(floor, q_max))
 
-    def _record(self, batch: Batch, coeffs: StepCoefficients, budget: float) -> Batch:
-        """Log the step's predicted time and its share of the budget (a router's per-step load signal)."""
+    def _record(self, batch: Batch, coeffs: StepCoefficients, budget: float,
+                decodes: tuple[int, int, int] | None = None) -> Batch:
+        """Log the step's predicted time and its share of the budget (a router's per-step load signal).
+        `decodes`: the running decodes' (n_d, s_d, d_pad) where the caller has them; the batch's decodes are
+        a subset of those, the same ones when as many (else the token cap or a preemption left some out)."""
         n_p = s_p = 0.0
         for r, q in batch.prefill:
             n_p += q
             s_p += q * (r.num_computed + (q + 1) / 2)
-        contexts = [r.num_computed for r in batch.decode]
-        n_d = len(contexts)
-        t = coeffs.time(n_p, n_d, s_p, sum(contexts), len(batch.prefill) + n_d, decode_padding(contexts))
+        if decodes is None or decodes[0] != len(batch.decode):
+            contexts = [r.num_computed for r in batch.decode]
+            decodes = (len(contexts), sum(contexts), decode_padding(contexts))
+        n_d, s_d, d_pad = decodes
+        t = coeffs.time(n_p, n_d, s_p, s_d, len(batch.prefill) + n_d, d_pad)
         self.predicted_s.append(t)
         self.plan_scale.append(self._applied)
         self.budget_s = budget
