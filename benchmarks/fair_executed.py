@@ -56,9 +56,10 @@ DISCRIMINATING = ("256/64:rate=6", SLO(1.0, 0.02))  # the load, TTFT SLO and the
 OUT = ROOT / "results/fair_vs_mb/executed_cpu.json"  # and its tables beside it, as .md
 
 
-def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=None) -> dict:
+def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=None, err: float | None = None) -> dict:
     """Run fair simulated and executed on `spec` under `slo`; the step log's breakdown, its re-timing, and
-    the attainments side by side."""
+    the attainments side by side; with the profile's held-out error `err`, also the attainments simulated on
+    a machine that much faster and slower than the profile (the band its own error leaves open)."""
     w = workload_from_spec(f"{spec}:n={n}", seed=0)
     settings = profile.probe_settings or {}
     sim_steps: list[StepRecord] = []  # their range: which of the profile's points the re-check re-times
@@ -74,6 +75,7 @@ def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=Non
                           cfg, fast_forward=False, on_step=on_step)
 
     sim_res = simulate(on_step=keep)
+    band = None if not err else [tpot_attainment(simulate(1 + err), slo), tpot_attainment(simulate(1 - err), slo)]
     fair = FairBatching(profile, slo.ttft_s, slo.tpot_s)
     ex = ExecutedExecutor(profile, cfg, device="cpu", seed=0)
     recheck = drift(ex.model, profile.points, sim_steps, settings)  # before the run: a prediction
@@ -95,7 +97,8 @@ def one_case(profile, spec: str, slo: SLO, n: int, cfg: EngineConfig, choice=Non
                        "drift": drift(ex.model, profile.points, log.steps, settings)},
            "tpot_attainment": {"simulated": tpot_attainment(sim_res, slo), "executed": tpot_attainment(ex_res, slo),
                                "simulated_at_executed_level": tpot_attainment(at_level, slo),
-                               "simulated_at_rechecked_level": tpot_attainment(at_recheck, slo)},
+                               "simulated_at_rechecked_level": tpot_attainment(at_recheck, slo),
+                               "simulated_within_held_out_error": band},
            "executed_level": level, "rechecked_level": rechecked, "recheck_before": recheck,
            "slo_attainment": {"simulated": sim.slo_attainment, "executed": exe.slo_attainment},
            "ttft_p99_s": {"simulated": sim.ttft_p99_s, "executed": exe.ttft_p99_s},
@@ -120,6 +123,8 @@ def print_case(row: dict) -> None:
     kinds += "".join(f"; {v['steps']} steps with {k} preemptions {v['mape_pct']:.1f}%"
                      for k, v in e["by_preemption"].items())
     drifted = r["drift"]["now_vs_profiled"]["median_pct"] if r["drift"] else float("nan")
+    b = t["simulated_within_held_out_error"]
+    band = "" if b is None else f"; within the held-out error: {b[0]:.1%}-{b[1]:.1%}"
     print(f"{row['workload']} SLO {row['slo']['ttft_s']:g}s/{row['slo']['tpot_s'] * 1e3:.3g}ms: {e['all']['steps']} "
           f"steps, planned vs executed MAPE {e['all']['mape_pct']:.1f}% (signed median "
           f"{e['all']['signed_median_pct']:+.1f}%; {kinds}); planned vs replayed "
@@ -127,7 +132,7 @@ def print_case(row: dict) -> None:
           f"{r['replay']['executed_vs_replayed']['median_pct']:+.1f}%, machine vs profiled {drifted:+.1f}%; TPOT "
           f"attainment simulated {t['simulated']:.1%} executed {t['executed']:.1%} (simulated at the executed "
           f"level ×{row['executed_level']:.3f}: {t['simulated_at_executed_level']:.1%}; at the level re-checked "
-          f"before ×{row['rechecked_level']:.3f}: {t['simulated_at_rechecked_level']:.1%}); load "
+          f"before ×{row['rechecked_level']:.3f}: {t['simulated_at_rechecked_level']:.1%}{band}); load "
           f"{row['loadavg_1_5_15']['before'][0]:.1f}→{row['loadavg_1_5_15']['after'][0]:.1f}", flush=True)
 
 
@@ -144,13 +149,13 @@ def run_profile(path: str, n: int) -> dict:
     err = held_out_error(profile)
     print(f"{path}: measured on {profile.device['name']}, held-out MAPE of {profile.step_model.family} "
           f"{'n/a' if err is None else f'{err * 100:.1f}%'}", flush=True)
-    cases = [one_case(profile, spec, slo, n, cfg) for spec, slo in LOOSE]
+    cases = [one_case(profile, spec, slo, n, cfg, err=err) for spec, slo in LOOSE]
     spec, loose = DISCRIMINATING
     for target in TARGETS:
         choice = discriminating_slo(profile, workload_from_spec(f"{spec}:n={n}", seed=0), cfg, loose.ttft_s,
                                     loose.tpot_s, target)
         print(f"discriminating TPOT SLO {choice.slo.tpot_s * 1e3:.3g} ms: {choice.how}", flush=True)
-        cases.append(one_case(profile, spec, choice.slo, n, cfg, choice))
+        cases.append(one_case(profile, spec, choice.slo, n, cfg, choice, err))
     return {"machine": this_machine(), "profile": path, "profile_device": profile.device["name"],
             "held_out_family": profile.step_model.family,
             "held_out_mape_pct": None if err is None else err * 100,

@@ -89,7 +89,8 @@ def executed_markdown(run: dict, machine: dict) -> list[str]:
              "compositions, and the profile's own points now against when profiled. TPOT attainment simulated "
              "under the profile → executed, and in brackets simulated at other levels of the machine's speed where "
              "the run recorded them: the level a re-check of the profile's own points measured just before the run, "
-             "and the executed level (the executed steps' total time over the profile's plan for them).", "",
+             "and the executed level (the executed steps' total time over the profile's plan for them); and the band "
+             "simulated on a machine slower and faster than the profile by its held-out error.", "",
              "| workload | SLO (TTFT, TPOT) | steps | planned vs executed | like steps, median vs median (bins) | "
              "profile alone, no online correction | correction at the end | prefill / decode / mixed | steps no "
              "other process interrupted | profile vs re-timed | executed vs re-timed | machine vs profiled | TPOT "
@@ -117,6 +118,9 @@ def executed_markdown(run: dict, machine: dict) -> list[str]:
         at_level = "; ".join(f"{name} ×{c[level]:.3f}: {t[key]:.1%}" for name, key, level in (
             ("re-checked", "simulated_at_rechecked_level", "rechecked_level"),
             ("executed", "simulated_at_executed_level", "executed_level")) if t.get(key) is not None)
+        band = t.get("simulated_within_held_out_error")
+        if band is not None and err is not None:  # slower by the held-out error, then faster
+            at_level += f"{'; ' if at_level else ''}±{err:.1f}%: {band[0]:.0%}–{band[1]:.0%}"
         at_level = f" ({at_level})" if at_level else ""
         lines.append(
             f"| {c['workload']} | {slo} | {e['all']['steps']} | {e['all']['mape_pct']:.1f}% "

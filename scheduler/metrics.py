@@ -60,6 +60,16 @@ class PolicySummary:
         return asdict(self)
 
 
+@dataclass
+class ErrorBand:
+    """Each policy simulated again with every step slower, then faster, by `error` (a fraction: the step
+    model's held-out error): how far the profile's own error can move each summary."""
+
+    error: float
+    slower: list[PolicySummary]
+    faster: list[PolicySummary]
+
+
 def _pct(x: np.ndarray, q: float) -> float:
     return float(np.percentile(x, q)) if x.size else float("nan")
 

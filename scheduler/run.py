@@ -12,9 +12,9 @@ from .admission import admit_execution, admit_simulation
 from .capacity import Capacity, at_load, mb_capacity, offered_load
 from .eb import ExclusiveBatching
 from .ebplus import EBPlus, SelectorSettings
-from .fair import FairBatching
+from .fair import FairBatching, held_out_error
 from .mb import MixedBatching, PrefillFirst
-from .metrics import SLO, PolicySummary, summarize
+from .metrics import SLO, ErrorBand, PolicySummary, summarize
 from .schedule_doc import WorkloadInfo
 from .simulator import EngineResult, SimulatedExecutor, run_engine
 from .state import EngineConfig
@@ -89,6 +89,7 @@ class SimulationReport:
     capacity: Capacity
     offered_load: float | None
     runs: dict[str, PolicyRun] = field(default_factory=dict)
+    error_band: ErrorBand | None = None  # each policy with every step slower/faster by the held-out error
 
     @property
     def thresholds(self) -> Thresholds:
@@ -110,10 +111,15 @@ def apply_load(profile: Profile, workload: Workload, config: EngineConfig) -> tu
 def simulate(profile: Profile, workload: Workload | str, policies=("mb", "eb"), *, execute: bool = False,
              config: EngineConfig | None = None, seed: int = 0, slo: SLO | None = None,
              selector: SelectorSettings | None = None, fast_forward: bool = True,
-             device: str | None = None) -> SimulationReport:
+             device: str | None = None, error_band: bool = False) -> SimulationReport:
     """Simulate each policy on `workload` (a Workload or a spec such as 'balanced:c=512'); with `execute`,
     also run the synthetic model of `profile.model['name']` for real on `device` (default: cuda if
-    available, else cpu) under the same policy code and report the throughput gap."""
+    available, else cpu) under the same policy code and report the throughput gap; with `error_band`, also
+    simulate each policy with every step slower and faster by the step model's held-out error."""
+    band_error = held_out_error(profile) if error_band else None
+    if error_band and not (band_error and 0 < band_error < 1):  # NaN fails too
+        raise ValueError("the profile's step model has no held-out error (k-fold MAPE, below 100%) to band the "
+                         "simulation with; refit it with `phasecal fit` or drop --error-band")
     spec = workload if isinstance(workload, str) else None
     if spec is not None:
         workload = workload_from_spec(spec, seed=seed)
@@ -131,10 +137,20 @@ def simulate(profile: Profile, workload: Workload | str, policies=("mb", "eb"), 
     th = decision.thresholds
     report = SimulationReport(workload.name, WorkloadInfo.of(workload, spec), config, decision, capacity,
                               offered_load(workload, capacity))
+    if band_error:
+        report.error_band = ErrorBand(band_error, [], [])
+
+    def simulated(name: str, level: float = 1.0) -> EngineResult:
+        return run_engine(make_policy(name, profile, th, selector, slo, config.decode_graph),
+                          SimulatedExecutor(profile, config.decode_graph, level), workload, config,
+                          fast_forward=fast_forward)
+
     for name in names:
-        res = run_engine(make_policy(name, profile, th, selector, slo, config.decode_graph),
-                         SimulatedExecutor(profile, config.decode_graph), workload, config, fast_forward=fast_forward)
+        res = simulated(name)
         run = PolicyRun(summarize(res, workload.name, slo), res)
+        if report.error_band is not None:
+            report.error_band.slower.append(summarize(simulated(name, 1 + band_error), workload.name, slo))
+            report.error_band.faster.append(summarize(simulated(name, 1 - band_error), workload.name, slo))
         if execute:
             from .executed import ExecutedExecutor  # torch only on this path
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..atomic import write_atomic
 from ..schemas import check
 from .capacity import Capacity
-from .metrics import PolicySummary, run_info
+from .metrics import ErrorBand, PolicySummary, run_info
 from .state import EngineConfig
 from .workloads import Workload
 
@@ -55,6 +55,7 @@ class ScheduleDoc:
     capacity: Capacity | None = None  # MB's capacity on the workload (None: not computed by older phasecal)
     offered_load: float | None = None  # ρ against that capacity (None: a closed loop, or not computed)
     run: dict = field(default_factory=dict)  # metrics.run_info: date, phasecal version, git commit, seed
+    error_band: ErrorBand | None = None  # the policies with every step slower/faster by the held-out error
 
     @classmethod
     def from_report(cls, report: SimulationReport, profile: str | os.PathLike | None,
@@ -66,7 +67,7 @@ class ScheduleDoc:
                    report.thresholds.to_dict(),
                    report.decision.verdict, report.summaries(),
                    [r.executed for r in report.runs.values() if r.executed is not None],
-                   report.capacity, report.offered_load, run_info(seed=seed))
+                   report.capacity, report.offered_load, run_info(seed=seed), report.error_band)
 
     def to_dict(self) -> dict:
         return {"kind": KIND, **asdict(self)}
@@ -85,7 +86,7 @@ class ScheduleDoc:
             doc = cls(WorkloadInfo(**d["workload"]), d["profile"], EngineConfig(**d["config"]), dict(d["thresholds"]),
                       str(d["decision"]), policies, executed,
                       Capacity(**d["capacity"]) if d.get("capacity") else None, d.get("offered_load"),
-                      dict(d.get("run", {})))
+                      dict(d.get("run", {})), _band(d.get("error_band"), f"{where}: error_band"))
         except (KeyError, TypeError) as e:
             raise ValueError(f"{where}: malformed schedule document ({type(e).__name__}: {e})") from None
         check(d, "schedule", where)  # the shipped schema: what the typed reading leaves
@@ -106,6 +107,18 @@ def _summary(d: object, where: str) -> PolicySummary:
                                                 for f in fields(PolicySummary) if f.type in ("float", "int")):
         raise ValueError(f"{where}: malformed policy summary")
     return s
+
+
+def _band(d: object, where: str) -> ErrorBand | None:
+    if d is None:
+        return None
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: an object with error, slower and faster, got {type(d).__name__}")
+    err = d["error"]
+    if not isinstance(err, int | float) or isinstance(err, bool) or not 0 < err < 1:
+        raise ValueError(f"{where}: error is the held-out error as a fraction in (0, 1), got {err!r}")
+    return ErrorBand(float(err), [_summary(p, f"{where}.slower[{i}]") for i, p in enumerate(d["slower"])],
+                     [_summary(p, f"{where}.faster[{i}]") for i, p in enumerate(d["faster"])])
 
 
 def write_schedule_doc(doc: ScheduleDoc, path: str | os.PathLike) -> Path:

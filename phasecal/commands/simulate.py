@@ -25,6 +25,10 @@ _ROWS = (  # (label, summary field, format)
 )
 
 
+_BAND_ROWS = (("SLO attainment", "slo_attainment", "{:.1%}"), ("TTFT p99 (s)", "ttft_p99_s", "{:.3f}"),
+              ("TPOT p99 (ms)", "tpot_p99_s", "ms"))  # shown slower–faster with --error-band
+
+
 def _fmt(value, fmt: str) -> str:
     return f"{value * 1e3:.2f}" if fmt == "ms" else fmt.format(value)
 
@@ -57,6 +61,10 @@ def simulate(
         "Share of requests that must meet both SLOs for a load to count as carried (with --sweep).")) ] = 0.9,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help=(
         "Worker processes of a --sweep [default: the CPU cores].")) ] = None,
+    error_band: Annotated[bool, typer.Option("--error-band", help=(
+        "Also simulate each policy with every step slower, then faster, by the step model's held-out error "
+        "(its k-fold MAPE) and print the range that leaves on SLO attainment and the p99s: a policy whose "
+        "attainment swings across that range sits on a knife edge of the SLO.")) ] = False,
 ) -> None:
     """Simulate scheduling policies on a workload under a profile and print them side by side."""
     from rich.console import Console
@@ -70,14 +78,14 @@ def simulate(
     cfg = EngineConfig(max_num_seqs=max_num_seqs, token_budget=token_budget, block_size=block_size,
                        kv_capacity_tokens=kv_tokens)
     if sweep is not None:
-        if execute:
-            raise ValueError("--sweep simulates only; run --execute without --sweep")
+        if execute or error_band:
+            raise ValueError("--sweep runs neither --execute nor --error-band; run those without --sweep")
         from .sweep import run_sweep
 
         return run_sweep(prof, profile, workload, policy, cfg, SLO(slo_ttft, slo_tpot), slo_target, sweep,
                          jobs or os.cpu_count() or 1, seed, out)
     report = run_simulation(prof, workload, policy, execute=execute, config=cfg, seed=seed,
-                            slo=SLO(slo_ttft, slo_tpot))
+                            slo=SLO(slo_ttft, slo_tpot), error_band=error_band)
     console = Console()
     console.print(policy_table(report, prof, execute))
     warn_overload(report, console)
@@ -108,6 +116,14 @@ def policy_table(report, prof, execute: bool):
         table.add_column(label, justify="right")
     for label, field, fmt in _ROWS:
         table.add_row(label, *(_fmt(getattr(s, field), fmt) for _, s in cols))
+    band = report.error_band
+    if band is not None:  # the simulated columns only: an executed run has its own machine's speed
+        ranges = iter(zip(band.slower, band.faster, strict=True))
+        by_col = [None if s.executed else next(ranges) for _, s in cols]
+        for label, field, fmt in _BAND_ROWS:
+            table.add_row(f"{label}, steps ±{band.error:.1%}", *(
+                "" if r is None else f"{_fmt(getattr(r[0], field), fmt)}–{_fmt(getattr(r[1], field), fmt)}"
+                for r in by_col))
     return table
 
 

@@ -27,7 +27,7 @@ def test_table_rows_and_executed_lines(tmp_path):
     tight = {**case, "slo": {"ttft_s": 1.0, "tpot_s": 0.00635}, "retimed": {"replay": None, "drift": None},
              "slo_choice": {"how": "bisection for 50%", "simulated_attainment": 0.5},
              "tpot_attainment": {"simulated": 0.5, "executed": 0.05, "simulated_at_executed_level": 0.07,
-                                 "simulated_at_rechecked_level": 0.4},
+                                 "simulated_at_rechecked_level": 0.4, "simulated_within_held_out_error": [0.31, 0.64]},
              "executed_level": 1.0712, "rechecked_level": 1.02, "online_correction_pct": 9.26,
              "planned_vs_executed_steps": {**case["planned_vs_executed_steps"],
                                            "profile_alone": {**err, "mape_pct": 14.5, "signed_median_pct": -12.25}}}
@@ -45,7 +45,7 @@ def test_table_rows_and_executed_lines(tmp_path):
     assert ("| 256/64 rate=3 | 2 s, 100 ms | 10 | 12.5% (-11.0%) | 4.5% (3) | – | – | – / 14.0% / – | 6.0% (4) | "
             "-9.0% | +2.0% | +7.5% | 97.0% → 100.0% | 7.5 |") in md
     assert "| 1 s, 6.35 ms (discriminating: 50% simulated) |" in md
-    assert "50.0% → 5.0% (re-checked ×1.020: 40.0%; executed ×1.071: 7.0%) |" in md
+    assert "50.0% → 5.0% (re-checked ×1.020: 40.0%; executed ×1.071: 7.0%; ±3.8%: 31%–64%) |" in md
     assert "Discriminating SLOs: bisection for 50%." in md
     assert "| 4.5% (3) | 14.5% (-12.2%) | +9.3% |" in md  # the profile alone, then the correction at the end
 
