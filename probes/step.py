@@ -44,8 +44,9 @@ CPU_ROUNDS = 16
 # sample then follows a step of another shape, as an engine's step does. On the 2-core Intel Xeon VM (tiny
 # model) 30 engine-like steps took a median 2-6% longer rotated than repeated back to back. fair's executed
 # steps (benchmarks/fair_executed.py) ran 1.4-9.3% slower than a back-to-back profile planned (runs 12-13),
-# 1.6-3.5% faster than a rotated one (run 14), 2.6-6.4% faster when the rotation went in order of size (run
-# 15). On a GPU (asynchronous launches) slices stay; not measured there.
+# 3.3% slower to 11.5% faster than a rotated one (runs 14, 16-18; in total over each case's steps), 2.6-6.4%
+# faster when the rotation went in order of size (run 15). On a GPU (asynchronous launches) slices stay; not
+# measured there.
 # A step's pages and contexts as an engine has them, not as a fresh cache would: an engine's running decodes
 # sit at different contexts, on pages its allocator handed out as requests came and went. On the 2-core EPYC
 # VM (tiny model, torch attention) 2-32 decodes around context 288 took 6-21% longer on scattered pages than

@@ -79,7 +79,7 @@ def simulate(
                        kv_capacity_tokens=kv_tokens)
     if sweep is not None:
         if execute or error_band:
-            raise ValueError("--sweep runs neither --execute nor --error-band; run those without --sweep")
+            raise ValueError("--sweep simulates only, without a band; run --execute and --error-band without --sweep")
         from .sweep import run_sweep
 
         return run_sweep(prof, profile, workload, policy, cfg, SLO(slo_ttft, slo_tpot), slo_target, sweep,
