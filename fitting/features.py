@@ -15,9 +15,12 @@ FEATURE_DOCS = {
     "n_seq": "sequences in the step (prefill chunks + decodes)",
     "d_pad": "decode keys read past the decodes' own contexts where an attention pads decodes of similar context "
              "into one call (the torch attention's grouping, kernels/decode_grouping.py); 0 at equal contexts",
+    "p_mask": "prefill attention scores past the causal diagonal: sum over chunks of q*(q-1)/2, what an attention "
+              "computes and then masks when it does not skip them (the torch attention's boolean mask); s_p "
+              "counts only the kept ones",
 }
 FEATURE_NAMES = tuple(FEATURE_DOCS)
-# features a profile's stored points always carry; profiles fitted before d_pad existed lack it (read as 0)
+# features a profile's stored points always carry; profiles fitted before d_pad and p_mask lack them (read as 0)
 REQUIRED_FEATURES = FEATURE_NAMES[:5]
 
 
@@ -31,6 +34,7 @@ class StepFeatures:
     s_d: float
     n_seq: float
     d_pad: float = 0.0
+    p_mask: float = 0.0
     graph: bool = False
 
     def vector(self) -> tuple[float, ...]:
@@ -39,11 +43,12 @@ class StepFeatures:
 
 def step_features(prefill: Iterable[Sequence[int]], decode: Iterable[int], graph: bool = False) -> StepFeatures:
     """Features of a step holding prefill chunks (q new, c cached) and decodes (context lengths)."""
-    n_p = s_p = n_chunks = 0
+    n_p = s_p = p_mask = n_chunks = 0
     for q, c in prefill:
         n_p += q
         s_p += q * (c + (q + 1) / 2)
+        p_mask += q * (q - 1) / 2
         n_chunks += 1
     decode = list(decode)
     return StepFeatures(float(n_p), float(len(decode)), float(s_p), float(sum(decode)),
-                        float(n_chunks + len(decode)), float(decode_padding(decode)), graph)
+                        float(n_chunks + len(decode)), float(decode_padding(decode)), float(p_mask), graph)

@@ -116,6 +116,7 @@ def mixed_share_heldout(name: str, steps: Sequence[MeasuredStep], kv_cache_token
 def _point_row(s: MeasuredStep, fitted: FittedFamily, held: float | None) -> dict:
     f = s.features
     return {"n_p": f.n_p, "n_d": f.n_d, "s_p": f.s_p, "s_d": f.s_d, "n_seq": f.n_seq, "d_pad": f.d_pad,
+            "p_mask": f.p_mask,
             "graph": f.graph, "grid": s.grid, "measured_s": s.time_s, "fitted_s": float(fitted.predict([f])[0])} | (
             {"heldout_s": held} if held is not None else {})
 

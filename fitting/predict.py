@@ -4,7 +4,7 @@ Families (their parameters are the keys of `StepModel.params`):
 - `phase_affine`: the paper's form, alpha_p + beta_p*n_p if the step has prefill, plus alpha_d + beta_d*n_d
   if it has decodes.
 - `extended_linear`: intercept + has_p + has_d (per-phase overheads) + a coefficient per feature
-  (n_p, n_d, s_p, s_d, n_seq, d_pad); a mixed step pays the shared intercept once.
+  (n_p, n_d, s_p, s_d, n_seq, d_pad, p_mask); a mixed step pays the shared intercept once.
 - `mixed_linear`: extended_linear plus `mix` * n_p*n_d/(n_p+n_d), a term that is zero on pure steps and
   bends the cost of a mixed step with its decode share r (it equals B*r*(1-r) at B = n_p + n_d tokens).
 - `roofline`: extended_linear without the n_p and n_d terms, plus the linear layers at their roofline,
@@ -80,9 +80,9 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("phase_affine", "the paper's baseline: T = alpha_p + beta_p*n_p (if prefill) + alpha_d + beta_d*n_d "
                            "(if decode)", _phase_affine),
     Family("extended_linear", "shared intercept + per-phase overheads + n_p, n_d, s_p (prefill attention), "
-                              "s_d (decode KV), n_seq, d_pad (padded decode keys) [+ t_kv_spill*max(s_d - "
-                              "kv_cache_tokens, 0): decode KV beyond what the last-level cache holds beside the "
-                              "weights]", linear_time),
+                              "s_d (decode KV), n_seq, d_pad (padded decode keys), p_mask (masked prefill scores) [+ "
+                              "t_kv_spill*max(s_d - kv_cache_tokens, 0): decode KV beyond what the last-level "
+                              "cache holds beside the weights]", linear_time),
     Family("mixed_linear", "extended_linear + mix*n_p*n_d/(n_p+n_d): a mixed step's cost bent by its decode share",
            linear_time),
     Family("roofline", "overheads + attention terms + linear layers at t_token*max(n_p+n_d, knee_tokens) "
@@ -135,6 +135,7 @@ class StepCoefficients:
     s_d: float = 0.0
     n_seq: float = 0.0
     d_pad: float = 0.0
+    p_mask: float = 0.0
     mix: float = 0.0
     t_token: float = 0.0
     knee: float = 0.0
@@ -142,10 +143,11 @@ class StepCoefficients:
     t_kv_spill: float = 0.0
     kv_cache_tokens: float = 0.0
 
-    def time(self, n_p: float, n_d: float, s_p: float, s_d: float, n_seq: float, d_pad: float = 0.0) -> float:
+    def time(self, n_p: float, n_d: float, s_p: float, s_d: float, n_seq: float, d_pad: float = 0.0,
+             p_mask: float = 0.0) -> float:
         """Seconds for a step with these features (as `predict_step_time` gives for the same model)."""
         t = (self.intercept + self.n_p * n_p + self.n_d * n_d + self.s_p * s_p + self.s_d * s_d
-             + self.n_seq * n_seq + self.d_pad * d_pad)
+             + self.n_seq * n_seq + self.d_pad * d_pad + self.p_mask * p_mask)
         if n_p > 0:
             t += self.has_p
             if n_d > 0:

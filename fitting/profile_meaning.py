@@ -28,13 +28,17 @@ MAX_STEP_S = 3600.0  # a step predicted to take longer than an hour is no device
 _PHASE_AFFINE = ("alpha_p", "beta_p", "alpha_d", "beta_d")
 _SPILL = ("t_kv_spill", "kv_cache_tokens")  # the KV spill term: both or neither (older profiles: neither)
 _LINEAR = ("intercept", "has_p", "has_d", *FEATURE_NAMES, "solo", *_SPILL)
+# Work an attention does beyond the scores it keeps: the fit keeps these >= 0. A negative one would price a
+# step below zero at compositions no probe step below holds (spread decode contexts, a prefill between the
+# sizes probed), so the loader refuses it.
+WASTE_TERMS = {"d_pad": "padded decode keys", "p_mask": "masked prefill scores"}
 # family -> (parameters it must have, parameters it may have)
 FAMILY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "phase_affine": (_PHASE_AFFINE, _PHASE_AFFINE),
     "extended_linear": ((), _LINEAR),
     "mixed_linear": ((), (*_LINEAR, "mix")),
-    "roofline": (("t_token", "knee_tokens"), ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq", "d_pad", "solo",
-                                              "t_token", "knee_tokens", *_SPILL)),
+    "roofline": (("t_token", "knee_tokens"), ("intercept", "has_p", "has_d", "s_p", "s_d", "n_seq", "d_pad", "p_mask",
+                                              "solo", "t_token", "knee_tokens", *_SPILL)),
 }
 assert set(FAMILY_PARAMS) == set(PARAMETRIC)  # one entry per family of the registry (fitting/predict.py)
 
@@ -88,7 +92,7 @@ def probe_steps(profile: Profile, graph: bool = False) -> list[tuple[str, StepFe
                           step_features([], [ctx] * n, graph)))
     for i, p in enumerate(profile.points):
         if all(k in p for k in REQUIRED_FEATURES) and bool(p.get("graph")) == graph:
-            values = (float(p.get(k, 0.0)) for k in FEATURE_NAMES)  # d_pad: 0 in profiles fitted before it
+            values = (float(p.get(k, 0.0)) for k in FEATURE_NAMES)  # d_pad, p_mask: 0 in profiles fitted before them
             steps.append((f"fitted step points[{i}]", StepFeatures(*values, graph=graph)))
     return steps
 
@@ -106,6 +110,11 @@ def check_step_model(model: StepModel, field_path: str, where: str) -> None:
         if k not in allowed:
             _fail(where, f"{field_path}.params.{k}", f"is not a parameter of the {model.family} family "
                                                      f"(known: {', '.join(allowed)})")
+    for k, what in WASTE_TERMS.items():
+        v = model.params.get(k, 0.0)
+        if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
+            _fail(where, f"{field_path}.params.{k}", f"is {v!r}: {what} cost time, never less than 0 (the fit keeps "
+                                                     "it >= 0): refit with `phasecal fit`")
     given = [k for k in _SPILL if k in model.params]
     if len(given) == 1:
         other = _SPILL[1 - _SPILL.index(given[0])]

@@ -89,6 +89,7 @@ def _chunk(q, k_cache, v_cache, block_tables, seq: int, start: int, num_new: int
     k, v = (_gather(c, pages, 1, seq_len, dtype)[0] for c in (k_cache, v_cache))  # [kvh, L, d]
     qi = q[start : start + num_new].transpose(0, 1).to(dtype)  # [h, q, d]
     pos_q = torch.arange(seq_len - num_new, seq_len, device=q.device)
+    # a boolean mask: the scores past the diagonal are computed, then dropped (the step model's p_mask)
     mask = torch.arange(seq_len, device=q.device)[None, :] <= pos_q[:, None]
     o = F.scaled_dot_product_attention(qi, k, v, attn_mask=mask, scale=scale, enable_gqa=gqa > 1)
     return o.transpose(0, 1)

@@ -50,6 +50,7 @@ def mb_capacity(profile: Profile, workload: Workload, config: EngineConfig) -> C
     o_bar = workload.mean_output
     d_bar = sum(o - 1 for o in workload.output_lens) / n
     sp_bar = sum(p * (p + 1) / 2 for p in workload.prompt_lens) / n
+    pm_bar = sum(p * (p - 1) / 2 for p in workload.prompt_lens) / n  # p_mask of a whole prompt in one chunk
     sd_bar = sum((o - 1) * p + (o - 1) * (o - 2) / 2
                  for p, o in zip(workload.prompt_lens, workload.output_lens, strict=True)) / n
     bounds = {"token budget B": config.token_budget / (p_bar + d_bar)}
@@ -61,7 +62,7 @@ def mb_capacity(profile: Profile, workload: Workload, config: EngineConfig) -> C
     lam = bounds[limit]
     # one prefill chunk per admitted request on average: λ chunks (at least one while prefilling at all)
     f = StepFeatures(n_p=lam * p_bar, n_d=lam * d_bar, s_p=lam * sp_bar, s_d=lam * sd_bar,
-                     n_seq=lam * d_bar + max(lam, 1.0))
+                     n_seq=lam * d_bar + max(lam, 1.0), p_mask=lam * pm_bar)
     step = profile_step_time(profile, f)
     if not step > 0:
         raise ValueError(f"profile predicts a non-positive step time ({step:g} s) at MB's saturated step; "

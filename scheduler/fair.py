@@ -161,7 +161,7 @@ class FairBatching(OneMode):
                 q = r.prompt_len + r.num_generated - r.num_computed
                 if q == 1 and r.num_generated:  # a decode
                     continue
-                cum += c.n_p * q + c.s_p * q * (r.num_computed + (q + 1) / 2) + c.n_seq
+                cum += c.n_p * q + c.s_p * q * (r.num_computed + (q + 1) / 2) + c.p_mask * q * (q - 1) / 2 + c.n_seq
                 left = self.deadline(r) - now - cum
                 if left < worst:
                     worst, need = left, cum
@@ -178,7 +178,7 @@ class FairBatching(OneMode):
         floor = cfg.block_size
         batch = Batch()
         tokens = n_p = 0
-        s_p = 0.0
+        s_p = p_mask = 0.0
         n_seq = decodes[0]
         running, kv = st.running, st.kv
         tables, bs = kv.tables, kv.block_size
@@ -189,7 +189,7 @@ class FairBatching(OneMode):
             if pending == 1 and req.num_generated:  # a decode
                 q = 1
             else:
-                q = self._chunk(budget, n_p, s_p, n_seq, decodes, req.num_computed,
+                q = self._chunk(budget, n_p, s_p, p_mask, n_seq, decodes, req.num_computed,
                                 min(pending, cap - tokens), floor if not batch.prefill else 0)
                 if q == 0:
                     i += 1
@@ -204,6 +204,7 @@ class FairBatching(OneMode):
                 batch.prefill.append((req, q))
                 n_p += q
                 s_p += q * (req.num_computed + (q + 1) / 2)
+                p_mask += q * (q - 1) / 2
                 n_seq += 1
             tokens += q
             i += 1
@@ -212,30 +213,33 @@ class FairBatching(OneMode):
         waiting = st.waiting
         while waiting and len(running) < cfg.max_num_seqs and tokens < cap:
             req = waiting[0]
-            q = self._chunk(budget, n_p, s_p, n_seq, decodes, req.num_computed, min(req.pending, cap - tokens),
-                            floor if not batch.prefill else 0)
+            q = self._chunk(budget, n_p, s_p, p_mask, n_seq, decodes, req.num_computed,
+                            min(req.pending, cap - tokens), floor if not batch.prefill else 0)
             if q == 0 or st.admit(req, q, batch) == 0:
                 break
             n_p += q
             s_p += q * (req.num_computed + (q + 1) / 2)
+            p_mask += q * (q - 1) / 2
             n_seq += 1
             tokens += q
         return batch
 
-    def _chunk(self, budget: float, n_p: int, s_p: float, n_seq: int, decodes: tuple[int, int, int], cached: int,
-               q_max: int, floor: int) -> int:
+    def _chunk(self, budget: float, n_p: int, s_p: float, p_mask: float, n_seq: int, decodes: tuple[int, int, int],
+               cached: int, q_max: int, floor: int) -> int:
         """The largest chunk q ≤ q_max on top of `cached` tokens whose step the model predicts within
         `budget`, given the step's features so far; at least min(floor, q_max)."""
         if q_max <= 0:
             return 0
         time = self.coeffs.time
         n_d, s_d, d_pad = decodes
-        if time(n_p + q_max, n_d, s_p + q_max * (cached + (q_max + 1) / 2), s_d, n_seq + 1, d_pad) <= budget:
+        if time(n_p + q_max, n_d, s_p + q_max * (cached + (q_max + 1) / 2), s_d, n_seq + 1, d_pad,
+                p_mask + q_max * (q_max - 1) / 2) <= budget:
             return q_max
         lo, hi = 0, q_max  # time(lo) fits (lo = 0: no chunk), time(hi) does not
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if time(n_p + mid, n_d, s_p + mid * (cached + (mid + 1) / 2), s_d, n_seq + 1, d_pad) <= budget:
+            if time(n_p + mid, n_d, s_p + mid * (cached + (mid + 1) / 2), s_d, n_seq + 1, d_pad,
+                    p_mask + mid * (mid - 1) / 2) <= budget:
                 lo = mid
             else:
                 hi = mid
@@ -246,15 +250,16 @@ class FairBatching(OneMode):
         """Log the step's predicted time and its share of the budget (a router's per-step load signal).
         `decodes`: the running decodes' (n_d, s_d, d_pad) where the caller has them; the batch's decodes are
         a subset of those, the same ones when as many (else the token cap or a preemption left some out)."""
-        n_p = s_p = 0.0
+        n_p = s_p = p_mask = 0.0
         for r, q in batch.prefill:
             n_p += q
             s_p += q * (r.num_computed + (q + 1) / 2)
+            p_mask += q * (q - 1) / 2
         if decodes is None or decodes[0] != len(batch.decode):
             contexts = [r.num_computed for r in batch.decode]
             decodes = (len(contexts), sum(contexts), decode_padding(contexts))
         n_d, s_d, d_pad = decodes
-        t = coeffs.time(n_p, n_d, s_p, s_d, len(batch.prefill) + n_d, d_pad)
+        t = coeffs.time(n_p, n_d, s_p, s_d, len(batch.prefill) + n_d, d_pad, p_mask)
         self.predicted_s.append(t)
         self.plan_scale.append(self._applied)
         self.budget_s = budget
@@ -278,7 +283,7 @@ class FairBatching(OneMode):
         """All queued work (every pending prefill token and one token per decode) priced as one step, in
         units of the TPOT SLO: a router sends new requests to the instance with the least."""
         n_p = n_seq = 0
-        s_p = 0.0
+        s_p = p_mask = 0.0
         contexts = []
         for r in (*st.running, *st.waiting):
             q = r.pending
@@ -287,6 +292,7 @@ class FairBatching(OneMode):
             else:
                 n_p += q
                 s_p += q * (r.num_computed + (q + 1) / 2)
+                p_mask += q * (q - 1) / 2
             n_seq += 1
-        t = self.coeffs.time(n_p, len(contexts), s_p, sum(contexts), n_seq, decode_padding(contexts))
+        t = self.coeffs.time(n_p, len(contexts), s_p, sum(contexts), n_seq, decode_padding(contexts), p_mask)
         return t / self.tpot

@@ -76,7 +76,7 @@ class SimulatedExecutor:
 
     def decode_time(self, n: int, s_d: float, d_pad: float = 0.0) -> float:
         """A pure-decode step of `n` sequences reading `s_d` KV tokens in all (and `d_pad` padding keys)."""
-        f = StepFeatures(0.0, float(n), 0.0, float(s_d), float(n), float(d_pad), self.decode_graph)
+        f = StepFeatures(0.0, float(n), 0.0, float(s_d), float(n), float(d_pad), graph=self.decode_graph)
         return self.level * profile_step_time(self.profile, f)
 
 

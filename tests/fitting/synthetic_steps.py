@@ -13,7 +13,8 @@ from phasecal.records import PointRecord, RunHeader, append_record
 
 # A CPU-like tiny model: overheads of a few hundred microseconds, microseconds per token.
 TRUE_LINEAR = {"intercept": 2e-4, "has_p": 3e-4, "has_d": 5e-4, "n_p": 2e-6, "n_d": 4e-6,
-               "s_p": 1e-9, "s_d": 2e-9, "n_seq": 1e-5, "d_pad": 5e-8}
+               "s_p": 1e-9, "s_d": 2e-9, "n_seq": 1e-5, "d_pad": 5e-8,
+               "p_mask": 5e-10}
 SHARES = (0.0, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0)
 
 

@@ -17,7 +17,7 @@ TRUTHS = {
     "extended_linear": TRUE_LINEAR | {"solo": -1e-4},  # a one-token step cheaper (GEMV): signed, recovered
     "mixed_linear": TRUE_LINEAR | {"mix": -1e-6, "solo": 5e-5},
     "roofline": {"intercept": 2e-4, "has_p": 3e-4, "has_d": 5e-4, "s_p": 1e-9, "s_d": 2e-9, "n_seq": 1e-6,
-                 "d_pad": 5e-8, "solo": -5e-5, "t_token": 4e-6, "knee_tokens": 300.0},
+                 "d_pad": 5e-8, "p_mask": 5e-10, "solo": -5e-5, "t_token": 4e-6, "knee_tokens": 300.0},
 }
 FEATS = [step_features(p, d) for p, d, tags in grid() if not tags.get("graph")]
 

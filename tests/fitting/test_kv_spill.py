@@ -24,7 +24,7 @@ TINY = json.loads((ROOT / "kernels" / "models.json").read_text())["models"]["tin
 EPYC = {"name": "AMD EPYC", "kind": "cpu", "l2_bytes": 1 << 20, "l3_bytes": 32 << 20, "versions": {"torch": "x"}}
 K = 4096.0  # (32 MiB L3 - 16 MiB of fp32 tiny weights) / 4,096 B of KV per token
 BASE = {"intercept": 2e-4, "has_p": 3e-4, "has_d": 5e-4, "n_p": 2e-6, "n_d": 4e-6, "s_p": 1e-9, "s_d": 2e-8,
-        "n_seq": 1e-5, "d_pad": 2e-8, "solo": -1e-4}
+        "n_seq": 1e-5, "d_pad": 2e-8, "p_mask": 5e-10, "solo": -1e-4}
 TRUTHS = {
     "extended_linear": BASE,
     "mixed_linear": BASE | {"mix": -1e-6},
@@ -115,7 +115,8 @@ def test_a_committed_profile_without_the_term_predicts_as_when_it_was_fitted():
     profile = load_profile(COMMITTED)
     assert "t_kv_spill" not in profile.step_model.params
     for p in profile.points:
-        f = StepFeatures(p["n_p"], p["n_d"], p["s_p"], p["s_d"], p["n_seq"], p.get("d_pad", 0.0), p["graph"])
+        f = StepFeatures(p["n_p"], p["n_d"], p["s_p"], p["s_d"], p["n_seq"], p.get("d_pad", 0.0), p.get("p_mask", 0.0),
+                         p["graph"])
         assert profile_step_time(profile, f) == pytest.approx(p["fitted_s"], rel=1e-12)
 
 
@@ -129,7 +130,7 @@ def test_step_coefficients_price_the_spill_in_plain_floats():
     prof = spill_profile(TRUTHS["roofline"] | SPILL)
     coeffs = step_coefficients(prof)
     for f in FEATS:
-        assert coeffs.time(f.n_p, f.n_d, f.s_p, f.s_d, f.n_seq, f.d_pad) == pytest.approx(
+        assert coeffs.time(f.n_p, f.n_d, f.s_p, f.s_d, f.n_seq, f.d_pad, f.p_mask) == pytest.approx(
             profile_step_time(prof, f), rel=1e-12)
     # the scheduler's inner loop: float arithmetic and attribute reads only, no call and no container built
     ops = {i.opname for i in dis.get_instructions(StepCoefficients.time)}

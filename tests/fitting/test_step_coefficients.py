@@ -10,7 +10,7 @@ from phasecal.fitting.profile import ExclusiveCosts, Profile, StepModel
 
 COSTS = ExclusiveCosts(alpha_p=1.3e-3, beta_p=2.5e-5, alpha_d=8.9e-3, beta_d=4.6e-5)
 LINEAR = {"intercept": 2e-4, "has_p": 5e-4, "has_d": 3e-3, "n_p": 2e-5, "n_d": 4e-5, "s_p": 1e-9, "s_d": 2e-8,
-          "n_seq": 1e-6, "d_pad": 3e-8}
+          "n_seq": 1e-6, "d_pad": 3e-8, "p_mask": 4e-10}
 MODELS = {
     "exclusive": None,
     "phase_affine": StepModel("phase_affine", {"alpha_p": 1e-3, "beta_p": 3e-5, "alpha_d": 7e-3, "beta_d": 5e-5}),
@@ -32,7 +32,8 @@ def test_coefficients_match_the_profile_model(family, prefill, decode, graph):
                    graph_step_model=graph_model)
     f = step_features(prefill, decode, graph=graph and not prefill)
     expect = profile_step_time(prof, f)
-    got = step_coefficients(prof, graph=graph and not prefill).time(f.n_p, f.n_d, f.s_p, f.s_d, f.n_seq, f.d_pad)
+    got = step_coefficients(prof, graph=graph and not prefill).time(f.n_p, f.n_d, f.s_p, f.s_d, f.n_seq, f.d_pad,
+                                                                      f.p_mask)
     assert got == pytest.approx(expect, rel=1e-12, abs=1e-15)
 
 

@@ -29,7 +29,7 @@ def _points(rng: np.random.Generator) -> list[PointRecord]:
         t = (LAT + nbytes * S_PER_BYTE) * rng.uniform(0.98, 1.02)
         out.append(_point("allreduce", AllreduceParams(nbytes, "float32", WORLD, "gloo", False, 4), t,
                           **AllreduceRates.of(nbytes, WORLD, t).to_dict()))
-    for q in (16, 64, 128, 256, 512):
+    for q in (16, 32, 64, 128, 256, 512):  # 18 steps: each k-fold training set above the 13 extended_linear needs
         for b in (1, 8, 32):
             tokens = q + b
             comm = 2 * LAYERS * (LAT + tokens * HIDDEN * 4 * S_PER_BYTE) * rng.uniform(0.97, 1.03)

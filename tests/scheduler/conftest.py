@@ -19,6 +19,6 @@ def h200_profile() -> Profile:
 def linear_profile() -> Profile:
     """A step model with attention terms (s_p, s_d), so step time depends on contexts, not only counts."""
     params = {"intercept": 2e-4, "has_p": 5e-4, "has_d": 3e-3, "n_p": 2e-5, "n_d": 4e-5, "s_p": 1e-9, "s_d": 2e-8,
-              "n_seq": 1e-6, "d_pad": 4e-8}
+              "n_seq": 1e-6, "d_pad": 4e-8, "p_mask": 5e-10}
     return Profile(device={"name": "test"}, model={"name": "tiny"}, exclusive={"eager": H200_COSTS},
                    step_model=StepModel("extended_linear", params), mixed=H200_MIXED)
