@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 
+from ..fitting.features import step_features
 from ..fitting.predict import StepCoefficients, step_coefficients
 from ..fitting.profile import Profile
 from ..kernels.decode_grouping import decode_padding
@@ -282,17 +283,11 @@ class FairBatching(OneMode):
     def estimate_load(self, st: SchedulerState) -> float:
         """All queued work (every pending prefill token and one token per decode) priced as one step, in
         units of the TPOT SLO: a router sends new requests to the instance with the least."""
-        n_p = n_seq = 0
-        s_p = p_mask = 0.0
-        contexts = []
+        prefill, contexts = [], []
         for r in (*st.running, *st.waiting):
-            q = r.pending
             if r.is_decode:
                 contexts.append(r.num_computed)
             else:
-                n_p += q
-                s_p += q * (r.num_computed + (q + 1) / 2)
-                p_mask += q * (q - 1) / 2
-            n_seq += 1
-        t = self.coeffs.time(n_p, len(contexts), s_p, sum(contexts), n_seq, decode_padding(contexts), p_mask)
-        return t / self.tpot
+                prefill.append((r.pending, r.num_computed))
+        # not per step: the shared features (StepFeatures.vector() is time()'s argument order)
+        return self.coeffs.time(*step_features(prefill, contexts).vector()) / self.tpot

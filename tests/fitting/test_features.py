@@ -45,3 +45,12 @@ def test_a_negative_waste_term_is_refused_naming_the_field(tmp_path, family, ter
         load_profile(path)
     path.write_text(json.dumps(replace(prof, step_model=StepModel(family, params | {term: 0.0})).to_dict()))
     assert load_profile(path).step_model.params[term] == 0.0
+
+
+def test_step_coefficients_time_takes_the_features_in_vector_order():
+    import inspect
+
+    from phasecal.fitting.predict import StepCoefficients
+
+    # fair.estimate_load calls coeffs.time(*features.vector())
+    assert tuple(inspect.signature(StepCoefficients.time).parameters)[1:] == FEATURE_NAMES
